@@ -1,0 +1,76 @@
+"""Events into and out of a Redis stream.
+
+``RedisStreamSink`` appends one stream entry per batch of events. The loader reads with a consumer
+group, so a crashed loader's entries are claimed again; the ClickHouse side counts distinct
+event ids, so an entry loaded twice does not inflate any number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from analytics.events import Event, decode_events, encode_events
+
+GROUP = "analytics-loader"
+
+
+class RedisStreamSink:
+    def __init__(self, *, client: redis.Redis, stream: str) -> None:
+        self._client = client
+        self._stream = stream
+
+    def emit(self, events: Sequence[Event]) -> None:
+        if events:
+            self._client.xadd(self._stream, {"e": encode_events(events)})
+
+    def emit_in(self, pipe: Any, events: Sequence[Event]) -> None:
+        """Queue the XADD on a pipeline the caller executes (one round trip with other work)."""
+        if events:
+            pipe.xadd(self._stream, {"e": encode_events(events)})
+
+
+class StreamReader:
+    """Reads event batches through a consumer group; ``ack`` after they are stored."""
+
+    def __init__(self, *, client: redis.Redis, stream: str, consumer: str) -> None:
+        self._client = client
+        self._stream = stream
+        self._consumer = consumer
+        try:
+            self._client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read(self, *, count: int = 500, block_ms: int = 1000) -> list[tuple[bytes, list[Event]]]:
+        """Entries not yet acknowledged: first this consumer's own pending ones (after a crash),
+        then entries idle too long in other consumers, then new entries."""
+        pending: Any = self._client.xreadgroup(
+            GROUP, self._consumer, {self._stream: "0"}, count=count
+        )
+        entries = pending[0][1] if pending else []
+        if not entries:
+            claimed: Any = self._client.xautoclaim(
+                self._stream, GROUP, self._consumer, min_idle_time=60_000, count=count
+            )
+            entries = [e for e in claimed[1] if e[1]]
+        if not entries:
+            fresh: Any = self._client.xreadgroup(
+                GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms
+            )
+            entries = fresh[0][1] if fresh else []
+        return [(entry_id, decode_events(fields[b"e"])) for entry_id, fields in entries]
+
+    def ack(self, entry_ids: Sequence[bytes]) -> None:
+        if entry_ids:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.xack(self._stream, GROUP, *entry_ids)
+            pipe.xdel(self._stream, *entry_ids)
+            pipe.execute()
+
+    def lag(self) -> int:
+        """Entries in the stream not yet loaded and deleted."""
+        return int(self._client.xlen(self._stream))

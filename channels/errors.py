@@ -1,0 +1,22 @@
+"""Errors of the channels package.
+
+Per-message failures are ``SendResult`` values, not exceptions. These are for a call that cannot
+run at all: ``ChannelUnavailable`` is retryable (network, 5xx, timeouts; Dramatiq retries the
+batch), ``ChannelConfigError`` is permanent (bad credentials or configuration: fix and rerun).
+"""
+
+from __future__ import annotations
+
+from infra.errors import QuanpaiError
+
+
+class ChannelError(QuanpaiError):
+    """Base of the channel errors."""
+
+
+class ChannelUnavailable(ChannelError):
+    """The provider could not be reached or answered 5xx: retry later."""
+
+
+class ChannelConfigError(ChannelError):
+    """Credentials, signature or template configuration rejected: retrying will not help."""

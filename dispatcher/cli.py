@@ -1,0 +1,70 @@
+"""``quanpai``: the command line, composition root of every process.
+
+Subcommand modules are imported only when their command runs, so the store printer agent
+(``pip install quanpai[printer]``) never imports pandas, scikit-learn or ClickHouse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from infra.cli_support import EXIT_FAILED, EXIT_USAGE, UsageError
+from infra.errors import QuanpaiError, SettingsError
+
+# command name -> (module providing register(subparsers), one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "services": ("dispatcher.commands.services", "start/stop the local Redis (embedded default)"),
+    "data": ("dispatcher.commands.data", "generate synthetic members, stores, transactions"),
+    "segment": ("segmentation.cli", "RFM scores, segment previews and snapshots"),
+    "campaign": ("dispatcher.commands.campaign", "run a coupon campaign to a segment"),
+    "worker": ("dispatcher.commands.worker", "run a Dramatiq worker (issue + send batches)"),
+    "loader": ("dispatcher.commands.loader", "load events from Redis into ClickHouse"),
+    "roi": ("dispatcher.commands.roi", "print campaign ROI from ClickHouse"),
+    "demo": ("dispatcher.commands.demo", "the whole flow on the embedded default"),
+    "simulate": ("channels.cli", "run the WeChat / SMS / Alipay simulators"),
+    "serve": ("catalog.cli", "run the catalog HTTP API"),
+    "printer-agent": ("printer_agent.cli", "run the store printer agent"),
+}
+
+
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quanpai", description="Quanpai coupon campaign engine")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_text) in COMMANDS.items():
+        if name == wanted:
+            importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = _parser(args_list)
+    except ModuleNotFoundError as exc:
+        print(f"quanpai: this command needs the package {exc.name!r}: "
+              "pip install 'quanpai[all]'", file=sys.stderr)
+        return EXIT_USAGE
+    args = parser.parse_args(args_list)
+    from infra.settings import load_settings
+
+    try:
+        settings = load_settings()
+        return int(args.func(args, settings))
+    except (SettingsError, UsageError) as exc:
+        print(f"quanpai: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except QuanpaiError as exc:
+        print(f"quanpai: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Typed settings from environment variables and an optional TOML file.
+
+Precedence: environment variable > TOML file (``QUANPAI_CONFIG`` or ``./quanpai.toml``) > default.
+Defaults need no setup: the embedded Redis under ``./var`` (started by ``quanpai services up``),
+embedded chDB under ``./var/chdb``, and the local channel simulators. This module is the only place
+that reads the environment (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from infra.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class WeChatSettings:
+    base_url: str = "http://127.0.0.1:18701"
+    appid: str = "wx0000000000demo"
+    secret: str = "demo-wechat-secret"
+    template_id: str = "TPL_COUPON_ISSUED"
+    card_id: str = "pDemoCard000000000000000000"
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    base_url: str = "http://127.0.0.1:18702"
+    access_key_id: str = "LTAIdemo0000000"
+    access_key_secret: str = "demo-sms-secret"
+    sign_name: str = "券派"
+    template_code: str = "SMS_100000001"
+
+
+@dataclass(frozen=True)
+class AlipaySettings:
+    base_url: str = "http://127.0.0.1:18703/gateway.do"
+    app_id: str = "2021000000000000"
+    private_key_path: str = ""
+    alipay_public_key_path: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Quanpai process needs to know about its surroundings."""
+
+    var_dir: Path = Path("var")
+    redis_url: str | None = None  # None: the private redis-server of ``quanpai services``
+    redis_port: int = 0  # port for the private redis-server; 0 picks a free one
+    clickhouse_url: str | None = None  # None: embedded chDB under var_dir/chdb
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    merchant_id: str = "demo"
+    secret_key: str = "quanpai-dev-secret-change-me"
+    batch_size: int = 1000
+    events_stream: str = "quanpai:events"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    wechat: WeChatSettings = field(default_factory=WeChatSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    alipay: AlipaySettings = field(default_factory=AlipaySettings)
+
+    @property
+    def chdb_path(self) -> Path:
+        return self.var_dir / "chdb"
+
+
+def _redis_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ValueError("expected redis://host:port/db")
+    if parts.scheme != "unix":
+        _ = parts.port  # raises ValueError on a non-numeric port
+    return value
+
+
+def _clickhouse_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "clickhouse" or not parts.hostname:
+        raise ValueError("expected clickhouse://host:9000/database")
+    _ = parts.port
+    return value
+
+
+def _timezone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("expected an IANA timezone such as Asia/Shanghai") from exc
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError("expected a port between 0 and 65535")
+    return port
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("expected a positive integer")
+    return number
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+# (environment variable, TOML key path, field path, parser)
+_FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
+    ("QUANPAI_VAR", "var_dir", "var_dir", Path),
+    ("REDIS_URL", "redis_url", "redis_url", _redis_url),
+    ("QUANPAI_REDIS_PORT", "redis_port", "redis_port", _port),
+    ("CLICKHOUSE_URL", "clickhouse_url", "clickhouse_url", _clickhouse_url),
+    ("QUANPAI_TIMEZONE", "timezone", "timezone", _timezone),
+    ("QUANPAI_MERCHANT", "merchant_id", "merchant_id", _text),
+    ("QUANPAI_SECRET", "secret_key", "secret_key", _text),
+    ("QUANPAI_BATCH_SIZE", "batch_size", "batch_size", _positive),
+    ("QUANPAI_EVENTS_STREAM", "events_stream", "events_stream", _text),
+    ("QUANPAI_API_HOST", "api_host", "api_host", _text),
+    ("QUANPAI_API_PORT", "api_port", "api_port", _port),
+    ("WECHAT_BASE_URL", "wechat.base_url", "wechat.base_url", _http_url),
+    ("WECHAT_APPID", "wechat.appid", "wechat.appid", _text),
+    ("WECHAT_SECRET", "wechat.secret", "wechat.secret", _text),
+    ("WECHAT_TEMPLATE_ID", "wechat.template_id", "wechat.template_id", _text),
+    ("WECHAT_CARD_ID", "wechat.card_id", "wechat.card_id", _text),
+    ("SMS_BASE_URL", "sms.base_url", "sms.base_url", _http_url),
+    ("SMS_ACCESS_KEY_ID", "sms.access_key_id", "sms.access_key_id", _text),
+    ("SMS_ACCESS_KEY_SECRET", "sms.access_key_secret", "sms.access_key_secret", _text),
+    ("SMS_SIGN_NAME", "sms.sign_name", "sms.sign_name", _text),
+    ("SMS_TEMPLATE_CODE", "sms.template_code", "sms.template_code", _text),
+    ("ALIPAY_BASE_URL", "alipay.base_url", "alipay.base_url", _http_url),
+    ("ALIPAY_APP_ID", "alipay.app_id", "alipay.app_id", _text),
+    ("ALIPAY_PRIVATE_KEY_PATH", "alipay.private_key_path", "alipay.private_key_path", str),
+    ("ALIPAY_PUBLIC_KEY_PATH", "alipay.alipay_public_key_path",
+     "alipay.alipay_public_key_path", str),
+]
+
+
+def _toml_lookup(data: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, config_file: Path | None = None
+) -> Settings:
+    """Build ``Settings`` from ``environ`` (default ``os.environ``) and an optional TOML file.
+
+    Raises ``SettingsError`` naming the variable and what it expects on the first bad value.
+    """
+    env = os.environ if environ is None else environ
+    path = config_file or (Path(env["QUANPAI_CONFIG"]) if env.get("QUANPAI_CONFIG") else None)
+    if path is None and Path("quanpai.toml").is_file():
+        path = Path("quanpai.toml")
+    toml: dict[str, Any] = {}
+    if path is not None:
+        try:
+            toml = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"config file {path}: {exc}") from exc
+
+    top: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {"wechat": {}, "sms": {}, "alipay": {}}
+    for env_name, toml_key, field_path, parse in _FIELDS:
+        source, raw = env_name, env.get(env_name)
+        if raw is None:
+            value = _toml_lookup(toml, toml_key)
+            if value is None:
+                continue
+            source, raw = f"{toml_key} in {path}", str(value)
+        try:
+            parsed = parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{source}={raw!r} is not valid: {exc}") from None
+        section, _, name = field_path.rpartition(".")
+        (nested[section] if section else top)[name] = parsed
+    return Settings(
+        **top,
+        wechat=WeChatSettings(**nested["wechat"]),
+        sms=SmsSettings(**nested["sms"]),
+        alipay=AlipaySettings(**nested["alipay"]),
+    )

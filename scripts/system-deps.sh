@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the system services the tests start privately: redis-server and Debian's
+# clickhouse-server (18.16). Does nothing when both are already on the machine.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+if ! command -v clickhouse-server >/dev/null 2>&1 && [ ! -x /usr/sbin/clickhouse-server ]; then
+  need+=(clickhouse-server)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing ${need[*]}: install them (Debian: apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "installing ${need[*]} from Debian's packages"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+# The packages may start system-wide services; the project never uses them.
+if command -v service >/dev/null 2>&1; then
+  for s in "${need[@]}"; do [ "$s" = clickhouse-server ] && service clickhouse-server stop >/dev/null 2>&1 || true; done
+fi
