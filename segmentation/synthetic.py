@@ -24,15 +24,23 @@ import pyarrow.parquet as pq
 TIERS = np.array(["normal", "silver", "gold", "platinum"])
 # Points per yuan by tier (platinum 1 per 10 yuan, gold 1 per 18, ...).
 _POINTS_PER_YUAN = np.array([1 / 30, 1 / 24, 1 / 18, 1 / 10])
-_SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈姚卢")
-_GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬浩宇轩子涵欣怡梓晨佳琪一诺")
+_SURNAMES = list(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑"
+    "梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈姚卢"
+)
+_GIVEN = list(
+    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超"
+    "秀霞平刚桂英华玉萍红娥玲芬燕彬浩宇轩子涵欣怡梓晨佳琪一诺"
+)
 _CITIES = ["上海", "北京", "广州", "深圳", "杭州", "成都", "南京", "武汉", "苏州", "西安"]
 _PHONE_PREFIXES = np.array(["138", "139", "135", "150", "151", "158", "186", "187", "177", "199"])
 _OPENID_ALPHABET = np.frombuffer(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", dtype=np.uint8
 )
 # Lunch and dinner peaks.
-_HOUR_WEIGHTS = np.array([0, 0, 0, 0, 0, 0, 0, 2, 4, 4, 5, 8, 12, 9, 5, 4, 5, 8, 12, 10, 6, 3, 1, 0.0])
+_HOUR_WEIGHTS = np.array(
+    [0, 0, 0, 0, 0, 0, 0, 2, 4, 4, 5, 8, 12, 9, 5, 4, 5, 8, 12, 10, 6, 3, 1, 0.0]
+)
 # Festival dates the seasonality follows (Spring Festival moves with the lunar calendar).
 _SPRING_FESTIVALS = [date(2024, 2, 10), date(2025, 1, 29), date(2026, 2, 17), date(2027, 2, 6)]
 
@@ -181,7 +189,8 @@ def generate(
             np.array(_GIVEN)[rng.integers(0, len(_GIVEN), n)],
         ),
     )
-    phones = np.char.add(_PHONE_PREFIXES[rng.integers(0, len(_PHONE_PREFIXES), n)], _digits(rng, n, 8))
+    prefixes = _PHONE_PREFIXES[rng.integers(0, len(_PHONE_PREFIXES), n)]
+    phones = np.char.add(prefixes, _digits(rng, n, 8))
     alipay_ids = np.char.add("2088", _digits(rng, n, 12))
     reg_us = (start_epoch + reg_day * 86400 + rng.integers(8 * 3600, 22 * 3600, n)) * 1_000_000
     members_table = pa.table(
