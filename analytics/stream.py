@@ -46,8 +46,9 @@ class StreamReader:
                 raise
 
     def read(self, *, count: int = 500, block_ms: int = 1000) -> list[tuple[bytes, list[Event]]]:
-        """Entries not yet acknowledged: first this consumer's own pending ones (after a crash),
-        then entries idle too long in other consumers, then new entries."""
+        """Entries not yet acknowledged: first this consumer's own pending ones (after a
+        crash), then entries idle too long in other consumers, then new entries, waiting up to
+        ``block_ms`` for them (0: do not wait)."""
         pending: Any = self._client.xreadgroup(
             GROUP, self._consumer, {self._stream: "0"}, count=count
         )
@@ -59,7 +60,7 @@ class StreamReader:
             entries = [e for e in claimed[1] if e[1]]
         if not entries:
             fresh: Any = self._client.xreadgroup(
-                GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms
+                GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms or None
             )
             entries = fresh[0][1] if fresh else []
         return [(entry_id, decode_events(fields[b"e"])) for entry_id, fields in entries]
