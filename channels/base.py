@@ -22,9 +22,9 @@ class Message:
     """One member's message on one channel.
 
     ``address`` is what the provider addresses (openid, phone number, Alipay user id);
-    ``variables`` fill the channel's template (all strings); ``idempotency_key`` becomes the
-    provider's key where it has one (WeChat ``client_msg_id``, Alipay ``out_biz_no``,
-    SMS ``OutId``).
+    ``variables`` fill the channel's template (all strings, keys from ``channels.content``:
+    name, coupon, value, expiry, store, link); ``idempotency_key`` becomes the provider's key
+    where it has one (WeChat ``client_msg_id``, Alipay ``out_biz_no``, SMS ``OutId``).
     """
 
     member_id: str
@@ -32,6 +32,7 @@ class Message:
     coupon_code: str
     idempotency_key: str
     variables: Mapping[str, str] = field(default_factory=dict)
+    campaign_id: str = ""  # carried into delivery events; receipts name only provider ids
 
 
 @dataclass(frozen=True, slots=True)

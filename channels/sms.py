@@ -1,0 +1,229 @@
+"""Aliyun SMS (Dysmsapi 2017-05-25) as a ``Channel``.
+
+Messages whose template variables are identical travel together in one ``SendSms`` call (up to
+``max_numbers``, same parameters for every number); the rest go per-number in ``SendBatchSms``
+(up to ``max_batch_numbers``). Each request is signed once (HMAC-SHA1 RPC v1). SendSms is not
+idempotent, so a request is never repeated inside one ``send`` except when the gateway refused
+it before doing anything (stale timestamp or reused nonce).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from channels import aliyun_signature
+from channels.base import Message, SendResult
+from channels.errors import ChannelConfigError, ChannelUnavailable
+from channels.receipts import ReceiptIndex, Recipient
+from channels.sms_codes import RESEND_ALONE, classify
+
+PHONE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    """Account, endpoint and limits; every number here is configuration (spec §3.1)."""
+
+    base_url: str
+    access_key_id: str
+    access_key_secret: str
+    sign_name: str
+    template_code: str
+    max_numbers: int = 1000
+    max_batch_numbers: int = 100
+    concurrency: int = 8
+    timeout_s: float = 10.0
+    retry_after_s: float = 60.0  # transient failures
+    business_limit_retry_s: float = 3600.0  # isv.BUSINESS_LIMIT_CONTROL (flow control)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    action: str
+    indexes: tuple[int, ...]
+    phones: tuple[str, ...]
+    params: dict[str, str]
+
+
+def normalize_phone(address: str) -> str | None:
+    """The bare 11-digit mainland number, or None when ``address`` is not one."""
+    match = PHONE.match(address)
+    return match.group(1) if match else None
+
+
+def _template_param(variables: Any) -> str:
+    return json.dumps(dict(variables), ensure_ascii=False, separators=(",", ":"))
+
+
+class AliyunSmsChannel:
+    """``Channel`` over Aliyun SendSms / SendBatchSms."""
+
+    name = "sms"
+
+    def __init__(self, *, config: SmsConfig, session: aiohttp.ClientSession,
+                 receipts: ReceiptIndex | None = None) -> None:
+        self.config = config
+        self.max_batch = config.max_numbers
+        self._session = session
+        self._receipts = receipts
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+
+    def plan(self, messages: Sequence[Message]) -> tuple[list[_Request], dict[int, str]]:
+        """Requests for ``messages`` and the indexes refused before sending (bad numbers)."""
+        refused: dict[int, str] = {}
+        phones: dict[int, str] = {}
+        groups: dict[tuple[tuple[str, str], ...], list[int]] = {}
+        for i, message in enumerate(messages):
+            phone = normalize_phone(message.address)
+            if phone is None:
+                refused[i] = "isv.MOBILE_NUMBER_ILLEGAL"
+                continue
+            phones[i] = phone
+            groups.setdefault(tuple(sorted(message.variables.items())), []).append(i)
+        requests: list[_Request] = []
+        singles: list[int] = []
+        for indexes in groups.values():
+            if len(indexes) == 1:
+                singles.append(indexes[0])
+                continue
+            for start in range(0, len(indexes), self.config.max_numbers):
+                chunk = indexes[start:start + self.config.max_numbers]
+                requests.append(self._send_sms(messages, chunk, phones))
+        for start in range(0, len(singles), self.config.max_batch_numbers):
+            chunk = singles[start:start + self.config.max_batch_numbers]
+            if len(chunk) == 1:
+                requests.append(self._send_sms(messages, chunk, phones))
+            else:
+                requests.append(self._send_batch(messages, chunk, phones))
+        return requests, refused
+
+    def _out_id(self, messages: Sequence[Message], indexes: Sequence[int]) -> str:
+        # One OutId per request; stable for the same group so receipts and QuerySendDetails
+        # lookups can name it. Aliyun allows < 256 characters.
+        first = messages[indexes[0]].idempotency_key
+        return first[:200] if len(indexes) == 1 else f"{first[:180]}+{len(indexes)}"
+
+    def _send_sms(self, messages: Sequence[Message], indexes: Sequence[int],
+                  phones: dict[int, str]) -> _Request:
+        numbers = tuple(phones[i] for i in indexes)
+        params = {
+            "PhoneNumbers": ",".join(numbers),
+            "SignName": self.config.sign_name,
+            "TemplateCode": self.config.template_code,
+            "TemplateParam": _template_param(messages[indexes[0]].variables),
+            "OutId": self._out_id(messages, indexes),
+        }
+        return _Request("SendSms", tuple(indexes), numbers, params)
+
+    def _send_batch(self, messages: Sequence[Message], indexes: Sequence[int],
+                    phones: dict[int, str]) -> _Request:
+        numbers = tuple(phones[i] for i in indexes)
+        params = {
+            "PhoneNumberJson": json.dumps(numbers),
+            "SignNameJson": json.dumps([self.config.sign_name] * len(numbers), ensure_ascii=False),
+            "TemplateCode": self.config.template_code,
+            "TemplateParamJson": "[" + ",".join(
+                _template_param(messages[i].variables) for i in indexes) + "]",
+            "OutId": self._out_id(messages, indexes),
+        }
+        return _Request("SendBatchSms", tuple(indexes), numbers, params)
+
+    def signed(self, action: str, params: dict[str, str]) -> dict[str, str]:
+        """``params`` with the common parameters and ``Signature`` added, for a POST."""
+        full = aliyun_signature.common_params(
+            access_key_id=self.config.access_key_id, action=action, version="2017-05-25")
+        full.update(params)
+        full["Signature"] = aliyun_signature.sign("POST", full, self.config.access_key_secret)
+        return full
+
+    async def _post(self, request: _Request) -> tuple[int, dict[str, Any]]:
+        """One signed POST; (HTTP status, JSON body). Gateway refusals about a stale timestamp
+        or a reused nonce are retried once with fresh values (nothing was sent)."""
+        async with self._slots:
+            for attempt in range(2):
+                body = self.signed(request.action, request.params)
+                async with self._session.post(self.config.base_url, data=body,
+                                              timeout=self._timeout) as resp:
+                    status = resp.status
+                    try:
+                        payload = await resp.json(content_type=None)
+                    except ValueError:
+                        payload = {}
+                if not isinstance(payload, dict):
+                    payload = {}
+                if attempt == 0 and payload.get("Code") in (
+                        "InvalidTimeStamp.Expired", "SignatureNonceUsed"):
+                    continue
+                return status, payload
+        raise AssertionError("unreachable")
+
+    async def _run(self, request: _Request, messages: Sequence[Message],
+                   results: list[SendResult | None], *, may_split: bool) -> bool:
+        """Send one request and fill ``results``; True when the provider was reached."""
+        now = datetime.now(UTC)
+        try:
+            status, payload = await self._post(request)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # A timeout may hide a send that went through: callers check receipts (OutId)
+            # before resending; the code says which it was.
+            code = "timeout" if isinstance(exc, asyncio.TimeoutError) else "network"
+            retry = now + timedelta(seconds=self.config.retry_after_s)
+            for i in request.indexes:
+                results[i] = SendResult(messages[i].member_id, "failed_retryable", code=code,
+                                        retry_at=retry)
+            return code == "timeout"  # possibly accepted: never report "nothing happened"
+        code = str(payload.get("Code") or f"http_{status}")
+        if status >= 500:
+            code = f"http_{status}"
+        if code == "OK":
+            biz_id = str(payload.get("BizId", ""))
+            for i in request.indexes:
+                results[i] = SendResult(messages[i].member_id, "sent", provider_id=biz_id)
+            if self._receipts is not None:
+                await self._receipts.remember(biz_id, [
+                    (phone, Recipient(messages[i].member_id, messages[i].campaign_id,
+                                      messages[i].coupon_code))
+                    for i, phone in zip(request.indexes, request.phones, strict=True)])
+            return True
+        if may_split and code in RESEND_ALONE and len(request.indexes) > 1:
+            # One bad or flow-limited number refuses the whole request: send each alone.
+            singles = [self._send_sms(messages, [i], dict(zip(request.indexes, request.phones,
+                                                               strict=True)))
+                       for i in request.indexes]
+            await asyncio.gather(*(self._run(s, messages, results, may_split=False)
+                                   for s in singles))
+            return True
+        status_name = classify(code)
+        if status_name == "config":
+            raise ChannelConfigError(f"Aliyun SMS refused the account setup: {code} "
+                                     f"({payload.get('Message', '')}); check the SMS settings")
+        delay = (self.config.business_limit_retry_s if code == "isv.BUSINESS_LIMIT_CONTROL"
+                 else self.config.retry_after_s)
+        for i in request.indexes:
+            results[i] = SendResult(
+                messages[i].member_id, status_name, code=code,
+                retry_at=now + timedelta(seconds=delay) if status_name == "failed_retryable"
+                else None)
+        return status < 500
+
+    async def send(self, messages: Sequence[Message]) -> list[SendResult]:
+        """Send ``messages``; one result per message, in order."""
+        requests, refused = self.plan(messages)
+        results: list[SendResult | None] = [None] * len(messages)
+        for i, code in refused.items():
+            results[i] = SendResult(messages[i].member_id, "failed_permanent", code=code)
+        reached = await asyncio.gather(*(self._run(r, messages, results, may_split=True)
+                                         for r in requests))
+        if requests and not any(reached):
+            raise ChannelUnavailable("Aliyun SMS could not be reached (network errors or 5xx "
+                                     "on every request); nothing was accepted, retry the batch")
+        return [r for r in results if r is not None]

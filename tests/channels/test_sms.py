@@ -1,0 +1,185 @@
+"""Aliyun SMS client against the strict simulator over real HTTP and a real Redis."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import aiohttp
+import pytest
+import redis.asyncio
+
+from channels import aliyun_signature
+from channels.base import Message
+from channels.errors import ChannelConfigError, ChannelUnavailable
+from channels.receipts import ReceiptIndex
+from channels.simulators import sms as sim
+from channels.simulators.common import Faults
+from channels.sms import AliyunSmsChannel, SmsConfig
+from tests.channels.support import run, serving, sim_stats
+
+KEY_ID, SECRET = "LTAItest0000001", "test-secret-1"
+VARS = {"name": "张三", "coupon": "满100减20券", "expiry": "2026-12-31", "store": "南京西路店"}
+
+
+def sim_config(**overrides: object) -> sim.SmsSimConfig:
+    base = sim.SmsSimConfig(access_keys={KEY_ID: SECRET}, sign_names=frozenset({"券派"}),
+                            templates={"SMS_1": sim.DEFAULT_TEMPLATE_VARIABLES})
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def client_config(url: str, **overrides: object) -> SmsConfig:
+    base = SmsConfig(base_url=url + "/", access_key_id=KEY_ID, access_key_secret=SECRET,
+                     sign_name="券派", template_code="SMS_1")
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def msg(i: int, **variables: str) -> Message:
+    return Message(member_id=f"m{i}", address=f"1380000{i:04d}", coupon_code=f"C{i}",
+                   idempotency_key=f"camp1:m{i}", variables=variables or VARS, campaign_id="camp1")
+
+
+def test_same_variables_go_in_one_sendsms_and_different_in_sendbatchsms() -> None:
+    async def scenario() -> None:
+        async with serving(sim.make_app(sim_config())) as url, aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url), session=s)
+            messages = [msg(i) for i in range(250)]
+            messages += [msg(1000 + i, **{**VARS, "name": f"会员{i}"}) for i in range(150)]
+            results = await channel.send(messages)
+            assert [r.member_id for r in results] == [m.member_id for m in messages]
+            assert {r.status for r in results} == {"sent"}
+            assert len({r.provider_id for r in results[:250]}) == 1
+            stats = await sim_stats(s, url)
+            assert stats["counts"]["SendSms_requests"] == 1
+            assert stats["counts"]["SendBatchSms_requests"] == 2  # 150 singles -> 100 + 50
+            assert stats["counts"]["recipients"] == 400
+    run(scenario)
+
+
+def test_groups_larger_than_max_numbers_are_split() -> None:
+    async def scenario() -> None:
+        async with serving(sim.make_app(sim_config(max_numbers=100))) as url, \
+                aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url, max_numbers=100), session=s)
+            results = await channel.send([msg(i) for i in range(230)])
+            assert {r.status for r in results} == {"sent"}
+            assert (await sim_stats(s, url))["counts"]["SendSms_requests"] == 3
+    run(scenario)
+
+
+def test_wrong_secret_is_a_config_error_and_nothing_is_sent() -> None:
+    async def scenario() -> None:
+        async with serving(sim.make_app(sim_config())) as url, aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url, access_key_secret="x"),
+                                       session=s)
+            with pytest.raises(ChannelConfigError, match="SignatureDoesNotMatch"):
+                await channel.send([msg(1)])
+            stats = await sim_stats(s, url)
+            assert stats["errors"] == {"SignatureDoesNotMatch": 1}
+            assert "recipients" not in stats["counts"]
+    run(scenario)
+
+
+def test_signature_rejected_when_one_byte_changes() -> None:
+    async def scenario() -> None:
+        async with serving(sim.make_app(sim_config())) as url, aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url), session=s)
+            body = channel.signed("SendSms", {"PhoneNumbers": "13800000001", "SignName": "券派",
+                                              "TemplateCode": "SMS_1",
+                                              "TemplateParam": json.dumps(VARS)})
+            tampered = {**body, "PhoneNumbers": "13800000002"}
+            async with s.post(url + "/", data=tampered) as resp:
+                assert resp.status == 400
+                assert (await resp.json())["Code"] == "SignatureDoesNotMatch"
+            async with s.post(url + "/", data=body) as resp:
+                assert (await resp.json())["Code"] == "OK"
+            async with s.post(url + "/", data=body) as resp:  # same nonce again
+                assert (await resp.json())["Code"] == "SignatureNonceUsed"
+    run(scenario)
+
+
+def test_per_member_errors_are_classified_on_codes() -> None:
+    async def scenario() -> None:
+        async with serving(sim.make_app(sim_config(per_number_daily=2))) as url, \
+                aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url), session=s)
+            bad = replace(msg(1), address="12345")
+            results = await channel.send([bad, msg(2), msg(3)])
+            assert results[0].status == "failed_permanent"
+            assert results[0].code == "isv.MOBILE_NUMBER_ILLEGAL"
+            assert [r.status for r in results[1:]] == ["sent", "sent"]
+            await channel.send([msg(2)])
+            # msg(2) reached its rolling 24 h limit; msg(3) in the same group still goes out.
+            limited = await channel.send([msg(2), msg(3)])
+            assert limited[0].status == "failed_retryable"
+            assert limited[0].code == "isv.BUSINESS_LIMIT_CONTROL"
+            assert limited[0].retry_at is not None
+            assert limited[1].status == "sent"
+            missing = await channel.send([msg(4, name="李四")])
+            assert (missing[0].status, missing[0].code) == (
+                "failed_permanent", "isv.TEMPLATE_MISSING_PARAMETERS")
+    run(scenario)
+
+
+def test_quota_error_and_unreachable_provider() -> None:
+    async def scenario() -> None:
+        app = sim.make_app(sim_config(faults=Faults(quota_share=1.0)))
+        async with serving(app) as url, aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url), session=s)
+            results = await channel.send([msg(1), msg(2)])
+            assert {(r.status, r.code) for r in results} == {
+                ("quota_exhausted", "isv.DAY_LIMIT_CONTROL")}
+        async with serving(sim.make_app(sim_config(faults=Faults(error_share=1.0)))) as url, \
+                aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url), session=s)
+            with pytest.raises(ChannelUnavailable):
+                await channel.send([msg(1)])
+        async with aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url), session=s)  # closed port
+            with pytest.raises(ChannelUnavailable):
+                await channel.send([msg(1)])
+    run(scenario)
+
+
+def test_timeout_is_retryable_with_its_own_code() -> None:
+    async def scenario() -> None:
+        app = sim.make_app(sim_config(faults=Faults(timeout_share=1.0, timeout_hold_s=2)))
+        async with serving(app) as url, aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url, timeout_s=0.3), session=s)
+            # A timeout may hide an accepted send, so it is reported per message, not raised
+            # as "nothing happened".
+            results = await channel.send([msg(1)])
+            assert (results[0].status, results[0].code) == ("failed_retryable", "timeout")
+            assert results[0].retry_at is not None
+    run(scenario)
+
+
+def test_receipts_are_indexed_for_the_callback_side(redis_url: str) -> None:
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        index = ReceiptIndex(redis=client, channel="sms")
+        async with serving(sim.make_app(sim_config())) as url, aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url), session=s, receipts=index)
+            results = await channel.send([msg(1), msg(2)])
+            found = await index.take(results[0].provider_id, ["13800000001", "13800000002"])
+            assert [r.member_id if r else None for r in found] == ["m1", "m2"]
+            again = await index.take(results[0].provider_id, ["13800000001"])
+            assert again == [None]
+        await client.aclose()
+    run(scenario)
+
+
+def test_signature_matches_the_official_sdk() -> None:
+    from aliyunsdkcore.auth.composer import rpc_signature_composer as composer
+
+    params = {"Action": "SendSms", "PhoneNumbers": "13800000001,13800000002",
+              "SignName": "券派", "TemplateCode": "SMS_1",
+              "TemplateParam": json.dumps(VARS, ensure_ascii=False), "Version": "2017-05-25",
+              "OutId": "camp 1*x~y"}
+    url, sdk_string = composer.get_signed_url(dict(params), KEY_ID, SECRET, "JSON", "POST", {})
+    from urllib.parse import parse_qsl, urlsplit
+    signed = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    ours = {k: v for k, v in signed.items() if k != "Signature"}
+    assert aliyun_signature.string_to_sign("POST", ours) == sdk_string
+    assert aliyun_signature.sign("POST", ours, SECRET) == signed["Signature"]
+    assert aliyun_signature.verify("POST", signed, SECRET)
