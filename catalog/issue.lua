@@ -4,17 +4,20 @@
 -- then pairs: member id, member hash (48-bit integer computed by the caller).
 -- Returns a flat array: status, serial per member. Status 1 new, 2 existing, 3 out of stock
 -- (stock or budget), 4 per-member limit reached, 5 duration card extended.
--- Records: prefix r:<serial/128> field serial%128 = "<state><day>|<campaign#>|<member>[|extra]".
--- Member index: prefix m:<hash % buckets> field hash/2^32 = comma-separated serials (the 16-bit
--- field may collide, so every candidate record is checked for its member id).
+-- Records: prefix r:<serial/128> field serial%128 = "<state><campaign#>|<member>[|extra]".
+-- Member index: prefix m:<hash % buckets> field (hash/2^32) % 8192 = comma-separated serials (the
+-- 13-bit field may collide, so every candidate record is checked for its member id).
+-- Issue days: serials grow with time, so meta 'days' holds "<first serial>:<day>;" once per day
+-- instead of a day in every record (4 bytes a coupon).
 local meta, prefix = KEYS[1], ARGV[1]
 local m = redis.call('HMGET', meta, 'stock', 'budget', 'cost', 'limit', 'mbuckets', 'seq',
-  'kind', 'init', 'dur', 'durfrom')
+  'kind', 'init', 'dur', 'durfrom', 'lastday')
 if not m[1] then return redis.error_reply('NOTEMPLATE template counters are missing') end
 local stock, budget, cost, limit = tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), tonumber(m[4])
 local nb, seq, kind, init = tonumber(m[5]), tonumber(m[6]), m[7], m[8]
 local dur, durfrom = tonumber(m[9] or '0'), m[10]
 local day = tonumber(ARGV[3])
+local dayfresh = tostring(day) ~= m[11]
 local camp = redis.call('HGET', KEYS[2], ARGV[2])
 if not camp then
   camp = redis.call('HINCRBY', meta, 'ncamp', 1)
@@ -25,7 +28,7 @@ local out = {}
 for i = 4, #ARGV, 2 do
   local member, h = ARGV[i], tonumber(ARGV[i + 1])
   local mkey = prefix .. 'm:' .. string.format('%d', h % nb)
-  local field = string.format('%d', math.floor(h / 4294967296))
+  local field = string.format('%d', math.floor(h / 4294967296) % 8192)
   local list = redis.call('HGET', mkey, field)
   local count, found, active = 0, nil, nil
   if list then
@@ -34,7 +37,7 @@ for i = 4, #ARGV, 2 do
       local rkey = prefix .. 'r:' .. string.format('%d', math.floor(n / 128))
       local rec = redis.call('HGET', rkey, n % 128)
       if rec then
-        local st, c, mem = string.match(rec, '^(%a)%d+|(%d+)|([^|]*)')
+        local st, c, mem = string.match(rec, '^(%a)(%d+)|([^|]*)')
         if mem == member then
           count = count + 1
           if c == camp then found = n end
@@ -61,7 +64,12 @@ for i = 4, #ARGV, 2 do
     seq = seq + 1
     stock = stock - 1
     if budget >= 0 then budget = budget - cost end
-    local rec = 'a' .. day .. '|' .. camp .. '|' .. member
+    if dayfresh then
+      redis.call('HSET', meta, 'lastday', day)
+      redis.call('APPEND', prefix .. 'days', seq .. ':' .. day .. ';')
+      dayfresh = false
+    end
+    local rec = 'a' .. camp .. '|' .. member
     if kind == 'duration_card' then
       local e = 0
       if durfrom == 'purchase' then e = day + dur - 1 end

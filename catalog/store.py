@@ -6,9 +6,11 @@ touches one Redis Cluster slot:
 - ``meta``      counters: stock, budget, per-member limit, serial sequence, card parameters
 - ``camps``     campaign id -> small campaign number (records store the number, not the id)
 - ``r:<k>``     records of serials 128k..128k+127: field ``serial % 128``, value
-                ``<state><issue day>|<campaign#>|<member>[|<card state>]``
-- ``m:<b>``     member index: field = 16 bits of the member's hash, value = serials (collisions are
+                ``<state><campaign#>|<member>[|<card state>]``
+- ``m:<b>``     member index: field = 13 bits of the member's hash, value = serials (collisions are
                 resolved by the member id in each record)
+- ``days``      ``<first serial>:<day>;`` once per issue day: serials grow with time, so the issue
+                day of a serial is that of the last boundary at or below it
 - ``rd:<id>``   one hash per redemption (for refunds), ``idem:<key>`` the first answer of a request
 
 Small hashes stay in Redis's listpack encoding (≤ 128 entries, values ≤ 64 bytes), which is what
@@ -53,15 +55,31 @@ class Record:
     # duration card (expiry day or 0 before first use, last use day, uses that day, days bought)
 
 
-def parse_record(serial: int, raw: bytes | str) -> Record:
+def parse_days(raw: bytes | str | None) -> list[tuple[int, int]]:
+    """The ``days`` key as sorted (first serial, day) boundaries."""
+    text = (raw.decode() if isinstance(raw, bytes) else raw) or ""
+    pairs = [tuple(int(x) for x in part.split(":")) for part in text.split(";") if part]
+    return sorted((p[0], p[1]) for p in pairs)
+
+
+def issue_day_of(serial: int, days: list[tuple[int, int]]) -> int:
+    day = days[0][1] if days else 0
+    for first, number in days:
+        if first > serial:
+            break
+        day = number
+    return day
+
+
+def parse_record(serial: int, raw: bytes | str, issue_day: int) -> Record:
     text = raw.decode() if isinstance(raw, bytes) else raw
-    head, campaign, rest = text.split("|", 2)
+    head, rest = text.split("|", 1)
     member, _, extra = rest.partition("|")
     return Record(
         serial=serial,
         state=head[0],
-        issue_day=int(head[1:]),
-        campaign_number=int(campaign),
+        issue_day=issue_day,
+        campaign_number=int(head[1:]),
         member_id=member,
         extra=tuple(int(x) for x in extra.split(",")) if extra else (),
     )
