@@ -1,0 +1,177 @@
+"""The worker side of a campaign: one Dramatiq message = one batch of members.
+
+For a batch the worker (1) issues the coupons in one atomic catalog script, (2) emits the
+``issued`` events, (3) sends to the members not yet sent, through each member's channel, and
+(4) records who was sent and marks the batch done. Every step tolerates redelivery: issuance
+returns ``existing`` for members already issued, events carry deterministic ids, and the
+per-batch ``sent`` hash keeps a redelivered batch from messaging anyone twice. A retryable
+provider failure raises ``BatchRetryable`` after the successes are recorded, so the retry only
+sends the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from analytics.events import Event
+from analytics.stream import RedisStreamSink
+from catalog.errors import InvalidInput, NotFound
+from catalog.issuance import IssuedCoupon, issue_batch
+from channels.base import Channel, Message, SendResult
+from dispatcher.async_runner import AsyncRunner
+from dispatcher.broker import QUEUE
+from dispatcher.campaigns import Campaign, CampaignStore, sent_key
+from dispatcher.errors import BatchRetryable, CampaignError
+
+PERMANENT = (CampaignError, NotFound, InvalidInput)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class WorkerDeps:
+    """Everything a worker process builds once in its composition root."""
+
+    redis: redis.Redis
+    campaigns: CampaignStore
+    events: RedisStreamSink
+    channels: Mapping[str, Channel]
+    runner: AsyncRunner
+    secret: bytes
+    timezone: ZoneInfo
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+
+def message_variables(campaign: Campaign, *, channel: str, name: str, code: str) -> dict[str, str]:
+    """Template variables per channel. SMS uses campaign-wide values only, so one SendSms
+    request carries up to 1,000 numbers; WeChat template messages are per member anyway."""
+    expiry = str(campaign.extra.get("expiry", ""))
+    if channel == "sms":
+        return {"name": "会员", "coupon": campaign.coupon_title, "expiry": expiry,
+                "store": str(campaign.extra.get("stores", "全部门店"))}
+    return {"name": name or "会员", "coupon": campaign.coupon_title, "code": code,
+            "expiry": expiry}
+
+
+class BatchProcessor:
+    def __init__(self, *, deps: WorkerDeps) -> None:
+        self._deps = deps
+
+    def __call__(self, campaign_id: str, batch_no: int, members: Sequence[Sequence[str]]) -> None:
+        deps = self._deps
+        campaign = deps.campaigns.get(campaign_id)
+        if campaign.status == "cancelled":
+            deps.campaigns.mark_batch_done(campaign_id, batch_no, len(members))
+            return
+        now = deps.clock()
+        ids = [str(row[0]) for row in members]
+        issued = issue_batch(
+            deps.redis, merchant_id=campaign.merchant_id, campaign_id=campaign_id,
+            template_id=campaign.template_id, member_ids=ids, now=now, secret=deps.secret,
+            tz=deps.timezone,
+        )
+        events = [self._issue_event(campaign, coupon, now) for coupon in issued]
+        deps.events.emit(events)
+
+        key = sent_key(campaign_id, batch_no)
+        done: list[Any] = deps.redis.hmget(key, ids) if ids else []
+        pending: dict[str, list[tuple[Message, str]]] = {}
+        finished: dict[str, str] = {}
+        outcome: list[Event] = []
+        for row, coupon, already in zip(members, issued, done, strict=True):
+            member_id, channel, address, name = (str(v) for v in row)
+            if already is not None or coupon.status not in ("new", "existing"):
+                continue
+            if not channel or channel not in deps.channels:
+                finished[member_id] = "-"
+                outcome.append(self._event("failed", campaign, member_id, now,
+                                           code=coupon.code, reason="no_reachable_channel"))
+                continue
+            message = Message(
+                member_id=member_id, address=address, coupon_code=coupon.code,
+                idempotency_key=f"{campaign_id}:{member_id}",
+                variables=message_variables(campaign, channel=channel, name=name,
+                                            code=coupon.code),
+            )
+            pending.setdefault(channel, []).append((message, coupon.code))
+
+        results = deps.runner.run(self._send_all(pending))
+        retry = 0
+        for channel, result, code in results:
+            if result.status == "sent":
+                finished[result.member_id] = channel
+                outcome.append(self._event("sent", campaign, result.member_id, now,
+                                           code=code, channel=channel))
+            elif result.status == "failed_permanent":
+                finished[result.member_id] = f"x:{result.code}"
+                outcome.append(self._event("failed", campaign, result.member_id, now,
+                                           code=code, channel=channel, reason=result.code))
+            else:
+                retry += 1
+        pipe = deps.redis.pipeline(transaction=True)
+        if finished:
+            pipe.hset(key, mapping=cast("Mapping[Any, Any]", finished))
+            pipe.expire(key, 14 * 86400)
+        deps.events.emit_in(pipe, outcome)
+        pipe.execute()
+        if retry:
+            raise BatchRetryable(f"{retry} members of batch {batch_no} to retry later")
+        deps.campaigns.mark_batch_done(campaign_id, batch_no, len(members))
+
+    async def _send_all(
+        self, pending: Mapping[str, list[tuple[Message, str]]]
+    ) -> list[tuple[str, SendResult, str]]:
+        async def one(channel_name: str, items: list[tuple[Message, str]]) -> list[Any]:
+            channel = self._deps.channels[channel_name]
+            out: list[tuple[str, SendResult, str]] = []
+            for start in range(0, len(items), channel.max_batch):
+                chunk = items[start : start + channel.max_batch]
+                results = await channel.send([m for m, _ in chunk])
+                out.extend((channel_name, r, code) for r, (_, code) in zip(results, chunk,
+                                                                          strict=True))
+            return out
+
+        groups = await asyncio.gather(*(one(c, items) for c, items in pending.items()))
+        return [item for group in groups for item in group]
+
+    def _issue_event(self, campaign: Campaign, coupon: IssuedCoupon, now: datetime) -> Event:
+        if coupon.status in ("new", "existing"):
+            return self._event("issued", campaign, coupon.member_id, now, code=coupon.code)
+        return self._event("failed", campaign, coupon.member_id, now, reason=coupon.status)
+
+    @staticmethod
+    def _event(kind: str, campaign: Campaign, member_id: str, now: datetime, *, code: str = "",
+               channel: str = "", reason: str = "") -> Event:
+        return Event(
+            event_id=f"{kind}:{campaign.campaign_id}:{member_id}", event_type=kind,
+            merchant_id=campaign.merchant_id, campaign_id=campaign.campaign_id,
+            member_id=member_id, coupon_code=code, channel=channel, reason=reason, ts=now,
+        )
+
+
+def register_actors(
+    broker: RedisBroker, *, processor: BatchProcessor | None
+) -> dramatiq.Actor[Any, Any]:
+    """Declare the batch actor on ``broker``. Enqueue-only callers pass ``processor=None``."""
+
+    def process_batch(campaign_id: str, batch_no: int, members: list[list[str]]) -> None:
+        if processor is None:
+            raise RuntimeError("this process only enqueues batches; run `quanpai worker`")
+        processor(campaign_id, batch_no, members)
+
+    declare = dramatiq.actor(
+        broker=broker, actor_name="process_batch", queue_name=QUEUE,
+        max_retries=10, min_backoff=500, max_backoff=60_000, throws=PERMANENT,
+    )
+    return declare(process_batch)
