@@ -20,3 +20,13 @@ class ChannelUnavailable(ChannelError):
 
 class ChannelConfigError(ChannelError):
     """Credentials, signature or template configuration rejected: retrying will not help."""
+
+
+class ContentError(ChannelError):
+    """A campaign's message content breaks a channel's rules (permanent: fix the template).
+
+    ``problems`` lists ``(field, what is wrong)`` pairs so an API can answer 4xx naming each."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {what}" for field, what in problems))

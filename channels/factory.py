@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import aiohttp
 import redis.asyncio
 
 from channels.base import Channel
+from channels.content import DEFAULT_WECHAT
+from channels.ratelimit import RateLimiter
 from channels.receipts import ReceiptIndex
 from channels.sms import AliyunSmsChannel, SmsConfig
+from channels.wechat import WeChatConfig, WeChatMassCardChannel, WeChatTemplateChannel
+from channels.wechat_token import TokenConfig, TokenManager
 from infra.settings import Settings
+
+# Provider request rates per account (spec: Aliyun 5000/s; WeChat undocumented, ~100-400/s
+# before -1/43117 appear). Configuration, never logic.
+SMS_REQUESTS_PER_S = 5000.0
+WECHAT_REQUESTS_PER_S = 300.0
 
 
 def sms_config(settings: Settings) -> SmsConfig:
@@ -18,12 +29,34 @@ def sms_config(settings: Settings) -> SmsConfig:
                      template_code=s.template_code)
 
 
+def wechat_config(settings: Settings) -> WeChatConfig:
+    w = settings.wechat
+    return WeChatConfig(base_url=w.base_url, card_id=w.card_id,
+                        template=replace(DEFAULT_WECHAT, template_id=w.template_id))
+
+
 def build_channels(settings: Settings, *, session: aiohttp.ClientSession,
                    redis: redis.asyncio.Redis) -> dict[str, Channel]:
-    """The channels keyed ``"sms"``, ``"wechat"``, ``"alipay"``, sharing ``session`` and
-    ``redis`` (tokens, rate limits, quotas and receipt lookups live there)."""
+    """The channels keyed ``"sms"``, ``"wechat"`` (template messages), ``"wechat_mass"``
+    (card mass send) and ``"alipay"``, sharing ``session`` and ``redis`` (tokens, rate limits,
+    quotas and receipt lookups live there)."""
+    w = settings.wechat
+    tokens = TokenManager(config=TokenConfig(base_url=w.base_url, appid=w.appid,
+                                             secret=w.secret),
+                          session=session, redis=redis)
+    wechat_rate = RateLimiter(redis=redis, name=f"wechat:{w.appid}", rate=WECHAT_REQUESTS_PER_S)
+    wechat_receipts = ReceiptIndex(redis=redis, channel="wechat")
     channels: dict[str, Channel] = {
-        "sms": AliyunSmsChannel(config=sms_config(settings), session=session,
-                                receipts=ReceiptIndex(redis=redis, channel="sms")),
+        "sms": AliyunSmsChannel(
+            config=sms_config(settings), session=session,
+            receipts=ReceiptIndex(redis=redis, channel="sms"),
+            rate=RateLimiter(redis=redis, name=f"sms:{settings.sms.access_key_id}",
+                             rate=SMS_REQUESTS_PER_S)),
+        "wechat": WeChatTemplateChannel(config=wechat_config(settings), session=session,
+                                        tokens=tokens, receipts=wechat_receipts,
+                                        rate=wechat_rate),
+        "wechat_mass": WeChatMassCardChannel(config=wechat_config(settings), session=session,
+                                             tokens=tokens, receipts=wechat_receipts,
+                                             rate=wechat_rate),
     }
     return channels

@@ -50,6 +50,20 @@ class ReceiptIndex:
         pipe.expire(key, self._ttl_s)
         await pipe.execute()
 
+    async def remember_rows(self, rows: Sequence[tuple[str, str, Recipient]]) -> None:
+        """Record ``(provider id, address, recipient)`` rows under many ids (one round trip)."""
+        if not rows:
+            return
+        grouped: dict[str, dict[str, str]] = {}
+        for provider_id, address, r in rows:
+            grouped.setdefault(provider_id, {})[address] = SEPARATOR.join(
+                (r.member_id, r.campaign_id, r.coupon_code))
+        pipe = self._redis.pipeline(transaction=False)
+        for provider_id, mapping in grouped.items():
+            pipe.hset(self._key(provider_id), mapping=mapping)  # type: ignore[arg-type]
+            pipe.expire(self._key(provider_id), self._ttl_s)
+        await pipe.execute()
+
     async def take(self, provider_id: str, addresses: Sequence[str]) -> list[Recipient | None]:
         """The recipients for ``addresses``, removing them; ``None`` where already taken or
         unknown (a repeated receipt, or one for a send this index never saw)."""

@@ -22,6 +22,7 @@ import aiohttp
 from channels import aliyun_signature
 from channels.base import Message, SendResult
 from channels.errors import ChannelConfigError, ChannelUnavailable
+from channels.ratelimit import RateLimiter
 from channels.receipts import ReceiptIndex, Recipient
 from channels.sms_codes import RESEND_ALONE, classify
 
@@ -69,8 +70,10 @@ class AliyunSmsChannel:
     name = "sms"
 
     def __init__(self, *, config: SmsConfig, session: aiohttp.ClientSession,
-                 receipts: ReceiptIndex | None = None) -> None:
+                 receipts: ReceiptIndex | None = None,
+                 rate: RateLimiter | None = None) -> None:
         self.config = config
+        self._rate = rate
         self.max_batch = config.max_numbers
         self._session = session
         self._receipts = receipts
@@ -149,6 +152,8 @@ class AliyunSmsChannel:
         """One signed POST; (HTTP status, JSON body). Gateway refusals about a stale timestamp
         or a reused nonce are retried once with fresh values (nothing was sent)."""
         async with self._slots:
+            if self._rate is not None:
+                await self._rate.acquire(1)
             for attempt in range(2):
                 body = self.signed(request.action, request.params)
                 async with self._session.post(self.config.base_url, data=body,

@@ -27,6 +27,7 @@ class WeChatSettings:
     secret: str = "demo-wechat-secret"
     template_id: str = "TPL_COUPON_ISSUED"
     card_id: str = "pDemoCard000000000000000000"
+    callback_token: str = "demo-wechat-callback-token"  # server URL token (signs event pushes)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("WECHAT_SECRET", "wechat.secret", "wechat.secret", _text),
     ("WECHAT_TEMPLATE_ID", "wechat.template_id", "wechat.template_id", _text),
     ("WECHAT_CARD_ID", "wechat.card_id", "wechat.card_id", _text),
+    ("WECHAT_CALLBACK_TOKEN", "wechat.callback_token", "wechat.callback_token", _text),
     ("SMS_BASE_URL", "sms.base_url", "sms.base_url", _http_url),
     ("SMS_ACCESS_KEY_ID", "sms.access_key_id", "sms.access_key_id", _text),
     ("SMS_ACCESS_KEY_SECRET", "sms.access_key_secret", "sms.access_key_secret", _text),

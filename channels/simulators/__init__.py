@@ -12,10 +12,16 @@ def build_apps(settings: Settings, *, faults: Faults, callback_base: str = ""
                ) -> dict[str, web.Application]:
     """One application per provider, configured with the credentials in ``settings``;
     callbacks go to ``callback_base`` + the paths ``channels.callbacks`` serves."""
-    from channels.simulators import sms
+    from channels.simulators import sms, wechat
 
     s = settings.sms
+    w = settings.wechat
     apps = {
+        "wechat": wechat.make_app(wechat.WeChatSimConfig(
+            appid=w.appid, secret=w.secret, templates=wechat.default_templates(w.template_id),
+            card_ids=frozenset({w.card_id}), callback_token=w.callback_token,
+            callback_url=f"{callback_base}/callbacks/wechat" if callback_base else "",
+            faults=faults)),
         "sms": sms.make_app(sms.SmsSimConfig(
             access_keys={s.access_key_id: s.access_key_secret},
             sign_names=frozenset({s.sign_name}),

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from channels import aliyun_signature
+from channels.content import DEFAULT_SMS
 from channels.simulators.common import (
     FAULTS,
     RANDOM,
@@ -32,7 +33,7 @@ from channels.simulators.common import (
 )
 
 PHONE = re.compile(r"^(?:\+86|0086|86)?1[3-9]\d{9}$")
-DEFAULT_TEMPLATE_VARIABLES = ("name", "coupon", "expiry", "store")
+DEFAULT_TEMPLATE_VARIABLES = DEFAULT_SMS.variables
 
 
 @dataclass(frozen=True)
