@@ -39,7 +39,8 @@ class WorkerProcess:
 
 
 def start_worker(
-    settings: Settings, *, threads: int = 8, heartbeat_timeout_ms: int = 60_000
+    settings: Settings, *, threads: int = 8, heartbeat_timeout_ms: int = 60_000,
+    maintenance_chance: int = 10_000,
 ) -> WorkerProcess:
     """Build everything a worker needs and start consuming; returns a handle to stop it."""
     redis_url = resolve_redis_url(settings)
@@ -63,7 +64,8 @@ def start_worker(
         secret=settings.secret_key.encode(),
         timezone=settings.timezone,
     )
-    broker = make_broker(redis_url, heartbeat_timeout_ms=heartbeat_timeout_ms)
+    broker = make_broker(redis_url, heartbeat_timeout_ms=heartbeat_timeout_ms,
+                         maintenance_chance=maintenance_chance)
     register_actors(broker, processor=BatchProcessor(deps=deps))
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=500)
@@ -71,7 +73,9 @@ def start_worker(
     return WorkerProcess(worker=worker, runner=runner, session=session)
 
 
-def run_until_signalled(settings: Settings, *, threads: int, heartbeat_timeout_ms: int) -> None:
+def run_until_signalled(
+    settings: Settings, *, threads: int, heartbeat_timeout_ms: int, maintenance_chance: int
+) -> None:
     """Run a worker until SIGTERM or SIGINT, then finish the batches in hand and stop."""
     stop = threading.Event()
 
@@ -80,7 +84,8 @@ def run_until_signalled(settings: Settings, *, threads: int, heartbeat_timeout_m
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    process = start_worker(settings, threads=threads, heartbeat_timeout_ms=heartbeat_timeout_ms)
+    process = start_worker(settings, threads=threads, heartbeat_timeout_ms=heartbeat_timeout_ms,
+                           maintenance_chance=maintenance_chance)
     print("worker ready", flush=True)
     stop.wait()
     process.stop()

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--heartbeat-timeout-ms", type=int, default=60_000,
                         help="after this long, a silent worker's batches go to other workers")
+    parser.add_argument("--maintenance-chance", type=int, default=10_000,
+                        help="broker calls per million that look for dead workers")
     parser.set_defaults(func=run)
 
 
@@ -28,11 +30,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from dispatcher.worker import run_until_signalled
 
         run_until_signalled(settings, threads=args.threads,
-                            heartbeat_timeout_ms=args.heartbeat_timeout_ms)
+                            heartbeat_timeout_ms=args.heartbeat_timeout_ms,
+                            maintenance_chance=args.maintenance_chance)
         return 0
     # Several processes: children run one worker each; this parent forwards signals.
     argv = [sys.executable, "-m", "dispatcher.cli", "worker", "--threads", str(args.threads),
-            "--heartbeat-timeout-ms", str(args.heartbeat_timeout_ms)]
+            "--heartbeat-timeout-ms", str(args.heartbeat_timeout_ms),
+            "--maintenance-chance", str(args.maintenance_chance)]
     children = [subprocess.Popen(argv, env=os.environ.copy()) for _ in range(args.processes)]
 
     def forward(signum: int, frame: object) -> None:
