@@ -49,5 +49,5 @@ def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> N
 def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     config = tmp_path / "q.toml"
     config.write_text("timezone = \n")
-    with pytest.raises(SettingsError, match="q.toml"):
+    with pytest.raises(SettingsError, match=r"q\.toml"):
         load_settings({"QUANPAI_CONFIG": str(config)})
