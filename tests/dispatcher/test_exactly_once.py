@@ -11,6 +11,7 @@ import time
 import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import redis
@@ -95,7 +96,8 @@ def test_redelivered_batches_issue_and_send_nothing_twice(
     assert sms_recipients(simulators) == sent_before
     # The redelivered batches emitted their issued events again (500 + 2 × 100); the ROI query
     # below still counts 500.
-    emitted = [e for _, fields in redis_client.xrange(settings.events_stream)
+    entries: Any = redis_client.xrange(settings.events_stream)
+    emitted = [e for _, fields in entries
                for e in decode_events(fields[b"e"]) if e.event_type == "issued"]
     assert len(emitted) == 700
     check_issued_once(redis_client, chdb_client, settings=settings, campaign=campaign,
