@@ -2,7 +2,8 @@
 content must pass when the campaign is created (not when a million sends are under way).
 
 Variables are strings named ``name`` (member), ``coupon`` (title), ``value`` (e.g. ``20元``),
-``expiry`` (``2026-12-31``), ``store`` and ``link`` (deep link). WeChat keyword limits follow
+``expiry`` (``2026-12-31``), ``store``, ``link`` (deep link) and ``value_fen`` (integer fen as
+text, for Alipay cash amounts). WeChat keyword limits follow
 spec §1.4 (thing ≤ 20 characters, character_string ≤ 32, number ≤ 32 digits ...); SMS limits
 follow the Aliyun rules (string values, variable ≤ 35 characters, no URL in a variable, no
 signature brackets); lengths are configuration.
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 from channels.errors import ContentError
 
-VARIABLES = ("name", "coupon", "value", "expiry", "store", "link")
+VARIABLES = ("name", "coupon", "value", "expiry", "store", "link", "value_fen")
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)
 _TIME = re.compile(r"^\d{4}[-年/]\d{1,2}[-月/]\d{1,2}日?( \d{1,2}:\d{2}(:\d{2})?)?$")

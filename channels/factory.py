@@ -7,6 +7,8 @@ from dataclasses import replace
 import aiohttp
 import redis.asyncio
 
+from channels.alipay import AlipayCashChannel, AlipayConfig, AlipayVoucherChannel
+from channels.alipay_keys import load_keys
 from channels.base import Channel
 from channels.content import DEFAULT_WECHAT
 from channels.ratelimit import RateLimiter
@@ -20,6 +22,7 @@ from infra.settings import Settings
 # before -1/43117 appear). Configuration, never logic.
 SMS_REQUESTS_PER_S = 5000.0
 WECHAT_REQUESTS_PER_S = 300.0
+ALIPAY_REQUESTS_PER_S = 1000.0
 
 
 def sms_config(settings: Settings) -> SmsConfig:
@@ -59,4 +62,13 @@ def build_channels(settings: Settings, *, session: aiohttp.ClientSession,
                                              tokens=tokens, receipts=wechat_receipts,
                                              rate=wechat_rate),
     }
+    a = settings.alipay
+    keys = load_keys(settings)
+    alipay_config = AlipayConfig(base_url=a.base_url, app_id=a.app_id,
+                                 voucher_template_id=a.voucher_template_id, crowd_no=a.crowd_no)
+    alipay_rate = RateLimiter(redis=redis, name=f"alipay:{a.app_id}", rate=ALIPAY_REQUESTS_PER_S)
+    channels["alipay"] = AlipayVoucherChannel(config=alipay_config, keys=keys, session=session,
+                                              rate=alipay_rate)
+    channels["alipay_cash"] = AlipayCashChannel(config=alipay_config, keys=keys,
+                                                session=session, rate=alipay_rate)
     return channels

@@ -45,6 +45,8 @@ class AlipaySettings:
     app_id: str = "2021000000000000"
     private_key_path: str = ""
     alipay_public_key_path: str = ""
+    voucher_template_id: str = "20261101000730012345"  # alipay.marketing.voucher.send
+    crowd_no: str = "CROWD_DEMO_0001"  # alipay.marketing.campaign.cash.trigger
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,9 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("ALIPAY_PRIVATE_KEY_PATH", "alipay.private_key_path", "alipay.private_key_path", str),
     ("ALIPAY_PUBLIC_KEY_PATH", "alipay.alipay_public_key_path",
      "alipay.alipay_public_key_path", str),
+    ("ALIPAY_VOUCHER_TEMPLATE_ID", "alipay.voucher_template_id", "alipay.voucher_template_id",
+     _text),
+    ("ALIPAY_CROWD_NO", "alipay.crowd_no", "alipay.crowd_no", _text),
 ]
 
 

@@ -12,7 +12,8 @@ def build_apps(settings: Settings, *, faults: Faults, callback_base: str = ""
                ) -> dict[str, web.Application]:
     """One application per provider, configured with the credentials in ``settings``;
     callbacks go to ``callback_base`` + the paths ``channels.callbacks`` serves."""
-    from channels.simulators import sms, wechat
+    from channels.alipay_keys import load_keys
+    from channels.simulators import alipay, sms, wechat
 
     s = settings.sms
     w = settings.wechat
@@ -29,4 +30,13 @@ def build_apps(settings: Settings, *, faults: Faults, callback_base: str = ""
             callback_url=f"{callback_base}/callbacks/sms" if callback_base else "",
             faults=faults)),
     }
+    keys = load_keys(settings)
+    assert keys.alipay_private is not None
+    a = settings.alipay
+    apps["alipay"] = alipay.make_app(alipay.AlipaySimConfig(
+        apps={a.app_id: keys.app_public}, alipay_private_key=keys.alipay_private,
+        voucher_templates=frozenset({a.voucher_template_id}),
+        crowd_nos=frozenset({a.crowd_no}),
+        callback_url=f"{callback_base}/callbacks/alipay" if callback_base else "",
+        faults=faults))
     return apps

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 from infra.ports import free_port, wait_port
 
@@ -19,15 +20,18 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]
                             env={**os.environ, **(env or {})})
 
 
-def test_simulate_serves_stats_and_stops_on_sigterm() -> None:
+def test_simulate_serves_stats_and_stops_on_sigterm(tmp_path: Path) -> None:
     ports = [free_port() for _ in range(3)]
     proc = _cli("--wechat-port", str(ports[0]), "--sms-port", str(ports[1]),
-                "--alipay-port", str(ports[2]))
+                "--alipay-port", str(ports[2]), env={"QUANPAI_VAR": str(tmp_path)})
     try:
-        for port in ports[1:2]:
+        for port in ports:
             assert wait_port("127.0.0.1", port, timeout=20), proc.stderr
-        with urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}/_sim/stats") as resp:
-            assert json.loads(resp.read()) == {"counts": {}, "errors": {}}
+        for port in ports:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_sim/stats") as resp:
+                assert json.loads(resp.read()) == {"counts": {}, "errors": {}}
+        # The development Alipay keys were created where the worker will look for them.
+        assert (tmp_path / "alipay" / "app_private.pem").is_file()
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
