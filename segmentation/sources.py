@@ -63,18 +63,23 @@ def _file_format(path: Path) -> str:
     raise InvalidInput(str(path), "expected a .parquet or .csv file")
 
 
-def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """Read the named columns (all if None) of a Parquet or CSV file; errors name the column."""
+def file_columns(path: Path) -> list[str]:
+    """The column names of a Parquet or CSV file (reads only its header or schema)."""
     kind = _file_format(path)
     if not path.is_file():
         raise InvalidInput(str(path), "no such file")
     try:
         if kind == "parquet":
-            available = pq.read_schema(path).names
-        else:
-            available = pd.read_csv(path, nrows=0).columns.map(str).tolist()
+            return list(pq.read_schema(path).names)
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise InvalidInput(str(path), f"cannot read: {exc}") from None
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read the named columns (all if None) of a Parquet or CSV file; errors name the column."""
+    kind = _file_format(path)
+    available = file_columns(path)
     for column in columns or []:
         if column not in available:
             raise InvalidInput(column, f"no such column in {path.name} "

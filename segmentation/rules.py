@@ -1,0 +1,239 @@
+"""The segment rules file an operator writes: where the data is, how to score, which segments.
+
+    name: autumn-win-back
+    timezone: Asia/Shanghai          # the merchant's; decides "today" and purchase days
+    today: 2026-10-31                # optional: evaluate as of this day (default: today)
+    as_of: 2026-10-31                # optional: RFM as-of date (default: last transaction day)
+    transactions: {path: transactions.parquet, member_col: member_id, time_col: ts,
+                   amount_col: amount_fen, amount_unit: fen}   # or clickhouse_table: tx
+    members: {path: members.parquet}                           # or clickhouse_table: members
+    rfm: {bins: 5, monetary: total, map: rfm11, eight_class_center: mean}  # map: or a YAML path
+    clusters: {k: auto, seed: 42}    # optional; k a number or auto (silhouette)
+    segments:
+      - name: gold-at-risk
+        name_zh: 金卡流失风险
+        where: {rfm_segment: [At Risk, Can't Lose Them], tier: [gold, platinum]}
+
+Relative paths are relative to the rules file. Everything is validated on load, before any
+data is read; errors name the field (``segments[0].where.tier``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from segmentation.conditions import Condition, Vocabulary, parse_condition
+from segmentation.errors import InvalidInput, InvalidRule
+from segmentation.rfm import Monetary
+from segmentation.scoring import VALID_BINS, all_codes
+from segmentation.segments import EIGHT_CLASSES, SegmentMap, load_segment_map, rfm11_map
+from segmentation.sources import TransactionColumns
+
+_TOP_KEYS = {"name", "timezone", "today", "as_of", "transactions", "members", "rfm", "clusters",
+             "segments"}
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    """A file or a ClickHouse table."""
+
+    path: Path | None = None
+    clickhouse_table: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    k: int | None  # None: chosen by silhouette
+    seed: int
+
+
+@dataclass(frozen=True)
+class SegmentRule:
+    name: str
+    name_zh: str
+    where: Condition
+
+
+@dataclass(frozen=True)
+class RulesFile:
+    """A validated rules file."""
+
+    name: str
+    timezone: ZoneInfo
+    today: dt.date | None
+    as_of: dt.date | None
+    transactions: DataLocation
+    columns: TransactionColumns
+    members: DataLocation | None
+    bins: int
+    monetary: Monetary
+    segment_map: SegmentMap
+    eight_class_center: Literal["mean", "median"]
+    clusters: ClusterSpec | None
+    segments: tuple[SegmentRule, ...]
+    source_text: str  # the file as read, fingerprinted into snapshots
+
+
+def _mapping(data: Any, path: str) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidRule(path, "must be a mapping")
+    return data
+
+
+def _unknown(data: dict[str, Any], allowed: set[str], path: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise InvalidRule(f"{path}.{key}" if path else str(key),
+                              f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+
+def _date(value: Any, path: str) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidRule(path, f"must be a date like 2024-06-30, got {value!r}") from None
+
+
+def _location(data: Any, path: str, base: Path, extra: set[str]) -> DataLocation:
+    spec = _mapping(data, path)
+    _unknown(spec, {"path", "clickhouse_table", *extra}, path)
+    if ("path" in spec) == ("clickhouse_table" in spec):
+        raise InvalidRule(path, "give exactly one of path or clickhouse_table")
+    if "path" in spec:
+        file = Path(str(spec["path"]))
+        return DataLocation(path=file if file.is_absolute() else base / file)
+    return DataLocation(clickhouse_table=str(spec["clickhouse_table"]))
+
+
+def _columns(spec: dict[str, Any]) -> TransactionColumns:
+    try:
+        return TransactionColumns(
+            member=str(spec.get("member_col", "member_id")),
+            time=str(spec.get("time_col", "ts")),
+            amount=str(spec.get("amount_col", "amount_fen")),
+            amount_unit=spec.get("amount_unit", "fen"),
+        )
+    except InvalidInput as exc:
+        raise InvalidRule(f"transactions.{exc.field}", exc.problem) from None
+
+
+def _rfm(data: Any, base: Path) -> tuple[int, Monetary, SegmentMap, Literal["mean", "median"]]:
+    spec = _mapping(data, "rfm")
+    _unknown(spec, {"bins", "monetary", "map", "eight_class_center"}, "rfm")
+    bins = spec.get("bins", 5)
+    if bins not in VALID_BINS:
+        raise InvalidRule("rfm.bins", f"must be 3, 4 or 5, got {bins!r}")
+    monetary = spec.get("monetary", "total")
+    if monetary not in ("total", "avg"):
+        raise InvalidRule("rfm.monetary", f"must be total or avg, got {monetary!r}")
+    center = spec.get("eight_class_center", "mean")
+    if center not in ("mean", "median"):
+        raise InvalidRule("rfm.eight_class_center", f"must be mean or median, got {center!r}")
+    chosen = str(spec.get("map", "rfm11"))
+    if chosen == "rfm11":
+        segment_map = rfm11_map(bins)
+    else:
+        map_path = Path(chosen) if Path(chosen).is_absolute() else base / chosen
+        segment_map = load_segment_map(map_path)
+        if segment_map.bins != bins:
+            raise InvalidRule(
+                "rfm.map", f"{chosen} is for {segment_map.bins} bins, rfm.bins is {bins}"
+            )
+    return bins, cast(Monetary, monetary), segment_map, center
+
+
+def _clusters(data: Any) -> ClusterSpec | None:
+    if data is None:
+        return None
+    spec = _mapping(data, "clusters")
+    _unknown(spec, {"k", "seed"}, "clusters")
+    k = spec.get("k", "auto")
+    if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 20):
+        raise InvalidRule("clusters.k", f"must be auto or a number 2-20, got {k!r}")
+    seed = spec.get("seed", 42)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidRule("clusters.seed", f"must be a whole number, got {seed!r}")
+    return ClusterSpec(None if k == "auto" else int(k), seed)
+
+
+def parse_rules(data: Any, *, base: Path, source_text: str = "") -> RulesFile:
+    """Validate a parsed rules file; relative paths resolve against ``base``."""
+    top = _mapping(data, "rules file")
+    _unknown(top, _TOP_KEYS, "")
+    try:
+        timezone = ZoneInfo(str(top.get("timezone", "Asia/Shanghai")))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidRule("timezone", f"{top.get('timezone')!r} is not a timezone") from None
+    if "transactions" not in top:
+        raise InvalidRule("transactions", "is required (path: FILE or clickhouse_table: NAME)")
+    tx_spec = _mapping(top["transactions"], "transactions")
+    transactions = _location(tx_spec, "transactions", base,
+                             {"member_col", "time_col", "amount_col", "amount_unit"})
+    members = (_location(top["members"], "members", base, set())
+               if top.get("members") is not None else None)
+    bins, monetary, segment_map, center = _rfm(top.get("rfm"), base)
+    clusters = _clusters(top.get("clusters"))
+    vocab = Vocabulary(
+        rfm_segments=frozenset(segment_map.names) | frozenset(segment_map.names_zh),
+        eight_classes=frozenset(n for pair in EIGHT_CLASSES.values() for n in pair),
+        rfm_codes=frozenset(all_codes(bins)),
+        bins=bins,
+        clusters=clusters is not None,
+    )
+    raw_segments = top.get("segments")
+    if not isinstance(raw_segments, list) or not raw_segments:
+        raise InvalidRule("segments", "must be a non-empty list of {name, where}")
+    segments: list[SegmentRule] = []
+    for i, item in enumerate(raw_segments):
+        where = f"segments[{i}]"
+        spec = _mapping(item, where)
+        _unknown(spec, {"name", "name_zh", "where"}, where)
+        name = spec.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRule(f"{where}.name", "is required")
+        if any(s.name == name for s in segments):
+            raise InvalidRule(f"{where}.name", f"{name!r} is used twice")
+        if "where" not in spec:
+            raise InvalidRule(f"{where}.where", "is required (the conditions)")
+        condition = parse_condition(spec["where"], f"{where}.where", vocab)
+        segments.append(SegmentRule(name, str(spec.get("name_zh", name)), condition))
+    return RulesFile(
+        name=str(top.get("name", "segments")),
+        timezone=timezone,
+        today=_date(top.get("today"), "today"),
+        as_of=_date(top.get("as_of"), "as_of"),
+        transactions=transactions,
+        columns=_columns(tx_spec),
+        members=members,
+        bins=bins,
+        monetary=monetary,
+        segment_map=segment_map,
+        eight_class_center=center,
+        clusters=clusters,
+        segments=tuple(segments),
+        source_text=source_text,
+    )
+
+
+def load_rules(path: Path) -> RulesFile:
+    """Read and validate a rules file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except OSError as exc:
+        raise InvalidRule(str(path), f"cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidRule(str(path), f"is not valid YAML: {exc}".replace("\n", " ")) from None
+    return parse_rules(data, base=path.parent, source_text=text)
