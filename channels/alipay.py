@@ -26,6 +26,7 @@ from channels.alipay_signature import rsa2_sign, rsa2_verify, sign_content, spli
 from channels.base import Message, SendResult
 from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.ratelimit import RateLimiter
+from channels.receipts import ReceiptIndex, Recipient, voucher_bucket
 
 VOUCHER = "alipay.marketing.voucher.send"
 CASH = "alipay.marketing.campaign.cash.trigger"
@@ -79,8 +80,10 @@ class _AlipayBase:
     id_field = "voucher_id"
 
     def __init__(self, *, config: AlipayConfig, keys: AlipayKeys,
-                 session: aiohttp.ClientSession, rate: RateLimiter | None = None) -> None:
+                 session: aiohttp.ClientSession, rate: RateLimiter | None = None,
+                 receipts: ReceiptIndex | None = None) -> None:
         self.config = config
+        self._receipts = receipts
         self.max_batch = config.max_batch
         self._keys = keys
         self._session = session
@@ -172,7 +175,13 @@ class _AlipayBase:
         if messages and not any(reached for _, reached in outcomes):
             raise ChannelUnavailable("Alipay could not be reached (network errors or 5xx on "
                                      "every call); nothing was accepted, retry the batch")
-        return [result for result, _ in outcomes]
+        results = [result for result, _ in outcomes]
+        if self._receipts is not None:
+            await self._receipts.remember_rows([
+                (voucher_bucket(r.provider_id), r.provider_id,
+                 Recipient(m.member_id, m.campaign_id, m.coupon_code))
+                for m, r in zip(messages, results, strict=True) if r.status == "sent"])
+        return results
 
 
 class AlipayVoucherChannel(_AlipayBase):

@@ -7,9 +7,11 @@ from dataclasses import replace
 import aiohttp
 import redis.asyncio
 
+from analytics.events import EventSink
 from channels.alipay import AlipayCashChannel, AlipayConfig, AlipayVoucherChannel
 from channels.alipay_keys import load_keys
 from channels.base import Channel
+from channels.callbacks import CallbackReceiver
 from channels.content import DEFAULT_WECHAT
 from channels.ratelimit import RateLimiter
 from channels.receipts import ReceiptIndex
@@ -36,6 +38,18 @@ def wechat_config(settings: Settings) -> WeChatConfig:
     w = settings.wechat
     return WeChatConfig(base_url=w.base_url, card_id=w.card_id,
                         template=replace(DEFAULT_WECHAT, template_id=w.template_id))
+
+
+def build_callback_receiver(settings: Settings, *, redis: redis.asyncio.Redis,
+                            sink: EventSink) -> CallbackReceiver:
+    """The receiver for provider callbacks (mount with ``channels.callbacks.add_routes``)."""
+    return CallbackReceiver(
+        sink=sink, merchant_id=settings.merchant_id,
+        sms_index=ReceiptIndex(redis=redis, channel="sms"),
+        wechat_index=ReceiptIndex(redis=redis, channel="wechat"),
+        alipay_index=ReceiptIndex(redis=redis, channel="alipay"),
+        wechat_token=settings.wechat.callback_token,
+        alipay_public=load_keys(settings).alipay_public)
 
 
 def build_channels(settings: Settings, *, session: aiohttp.ClientSession,
@@ -68,7 +82,8 @@ def build_channels(settings: Settings, *, session: aiohttp.ClientSession,
                                  voucher_template_id=a.voucher_template_id, crowd_no=a.crowd_no)
     alipay_rate = RateLimiter(redis=redis, name=f"alipay:{a.app_id}", rate=ALIPAY_REQUESTS_PER_S)
     channels["alipay"] = AlipayVoucherChannel(config=alipay_config, keys=keys, session=session,
-                                              rate=alipay_rate)
+                                              rate=alipay_rate,
+                                              receipts=ReceiptIndex(redis=redis, channel="alipay"))
     channels["alipay_cash"] = AlipayCashChannel(config=alipay_config, keys=keys,
                                                 session=session, rate=alipay_rate)
     return channels

@@ -16,6 +16,11 @@ import redis.asyncio
 SEPARATOR = "\x1f"
 
 
+def voucher_bucket(voucher_id: str) -> str:
+    """Index key for an Alipay voucher id: ids issued together share a prefix."""
+    return f"v:{voucher_id[:-3] or voucher_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Recipient:
     """What an event about one delivered or failed message needs to say."""

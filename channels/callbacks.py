@@ -1,0 +1,176 @@
+"""Delivery callbacks from the providers turned into ``delivered`` / ``failed`` events.
+
+Routes (mount them with ``add_routes`` on any aiohttp app, or serve ``make_app`` alone):
+
+- ``POST /callbacks/sms``: Aliyun ``SmsReport`` JSON array; answers ``{"code":0,...}``.
+- ``GET|POST /callbacks/wechat``: server-URL verification (``echostr``) and the XML event
+  pushes ``TEMPLATESENDJOBFINISH`` / ``MASSSENDJOBFINISH``, signature checked first.
+- ``POST /callbacks/alipay``: RSA2-signed async notification; answers ``success``.
+
+Receipts repeat (at-least-once delivery, SMS receipts are not idempotent): each one *takes* its
+entry from the ``ReceiptIndex``, so the second copy finds nothing and emits nothing. Event ids
+are deterministic per (type, campaign, member, channel) as well, for the analytics side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from analytics.events import Event, EventSink
+from channels.alipay_signature import PublicKey, rsa2_verify, sign_content
+from channels.receipts import ReceiptIndex, Recipient, voucher_bucket
+from channels.wechat import TEMPLATE_BUCKET
+from channels.wechat_events import parse_event, verify_push
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class CallbackReceiver:
+    """Turns callbacks into events for ``sink``; one instance per process."""
+
+    sink: EventSink
+    merchant_id: str
+    sms_index: ReceiptIndex
+    wechat_index: ReceiptIndex
+    alipay_index: ReceiptIndex
+    wechat_token: str
+    alipay_public: PublicKey | None = None
+
+    def _event(self, kind: str, channel: str, who: Recipient, reason: str,
+               ts: datetime | None = None) -> Event:
+        return Event(event_id=f"{kind}:{who.campaign_id}:{who.member_id}:{channel}",
+                     event_type=kind, merchant_id=self.merchant_id,
+                     campaign_id=who.campaign_id, member_id=who.member_id,
+                     coupon_code=who.coupon_code, channel=channel, reason=reason,
+                     ts=ts or datetime.now(UTC))
+
+    async def sms_reports(self, reports: Sequence[dict[str, Any]]) -> list[Event]:
+        by_biz: dict[str, list[dict[str, Any]]] = {}
+        for report in reports:
+            by_biz.setdefault(str(report["biz_id"]), []).append(report)
+        events = []
+        for biz_id, items in by_biz.items():
+            found = await self.sms_index.take(biz_id, [str(r["phone_number"]) for r in items])
+            for report, who in zip(items, found, strict=True):
+                if who is None:
+                    continue  # a repeated receipt, or one for a send we never made
+                ok = report["success"] is True
+                try:
+                    ts = datetime.strptime(str(report.get("report_time")),
+                                           "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+                except ValueError:
+                    ts = None
+                events.append(self._event("delivered" if ok else "failed", "sms", who,
+                                          "" if ok else str(report.get("err_code", "")), ts))
+        return events
+
+    async def wechat_event(self, fields: dict[str, str]) -> list[Event]:
+        kind, msg_id = fields.get("Event", ""), fields.get("MsgID", "")
+        if not msg_id.isdigit():
+            return []
+        if kind == "TEMPLATESENDJOBFINISH":
+            found = await self.wechat_index.take(f"tpl:{int(msg_id) // TEMPLATE_BUCKET}",
+                                                 [msg_id])
+            who, status = found[0], fields.get("Status", "")
+            if who is None:
+                return []
+            ok = status == "success"
+            return [self._event("delivered" if ok else "failed", "wechat", who,
+                                "" if ok else status)]
+        if kind == "MASSSENDJOBFINISH":
+            rows = await self.wechat_index.take_all(f"mass:{msg_id}")
+            errors = fields.get("ErrorCount", "0")
+            # The job reports counts, not members: with errors, who failed is unknown, so the
+            # events say so in ``reason`` rather than guessing.
+            reason = "" if errors in ("", "0") else (
+                f"mass:{fields.get('SentCount', '?')}/{fields.get('TotalCount', '?')}")
+            ok = fields.get("Status", "").startswith("send success")
+            return [self._event("delivered" if ok else "failed", "wechat_mass", who,
+                                reason if ok else fields.get("Status", ""))
+                    for _, who in rows]
+        return []
+
+    async def alipay_notify(self, params: dict[str, str]) -> list[Event]:
+        voucher_id = params.get("voucher_id", "")
+        if not voucher_id:
+            return []
+        found = await self.alipay_index.take(voucher_bucket(voucher_id), [voucher_id])
+        if found[0] is None:
+            return []
+        ok = params.get("status", "SUCCESS") == "SUCCESS"
+        return [self._event("delivered" if ok else "failed", "alipay", found[0],
+                            "" if ok else params.get("status", ""))]
+
+
+RECEIVER = web.AppKey("callback_receiver", CallbackReceiver)
+
+
+def _bad(field: str, problem: str) -> web.Response:
+    return web.json_response({"error": problem, "field": field}, status=400)
+
+
+async def sms_handler(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        return _bad("body", "expected a JSON array of SmsReport objects")
+    if not isinstance(body, list):
+        return _bad("body", "expected a JSON array of SmsReport objects")
+    for i, report in enumerate(body):
+        if not isinstance(report, dict):
+            return _bad(f"[{i}]", "expected an object")
+        for name in ("biz_id", "phone_number", "success"):
+            if name not in report:
+                return _bad(f"[{i}].{name}", "missing")
+    receiver = request.app[RECEIVER]
+    receiver.sink.emit(await receiver.sms_reports(body))
+    return web.json_response({"code": 0, "msg": "接收成功"})
+
+
+async def wechat_handler(request: web.Request) -> web.StreamResponse:
+    receiver = request.app[RECEIVER]
+    if not verify_push(receiver.wechat_token, request.query):
+        return web.json_response({"error": "signature does not match", "field": "signature"},
+                                 status=403)
+    if request.method == "GET":
+        return web.Response(text=request.query.get("echostr", ""))
+    try:
+        fields = parse_event(await request.read())
+    except ValueError as exc:
+        return _bad("body", str(exc))
+    receiver.sink.emit(await receiver.wechat_event(fields))
+    return web.Response(text="success")
+
+
+async def alipay_handler(request: web.Request) -> web.Response:
+    receiver = request.app[RECEIVER]
+    params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    if receiver.alipay_public is None or not params.get("sign") or not rsa2_verify(
+            receiver.alipay_public, sign_content(params, exclude=("sign", "sign_type")),
+            params["sign"]):
+        return web.json_response({"error": "signature does not match", "field": "sign"},
+                                 status=400)
+    receiver.sink.emit(await receiver.alipay_notify(params))
+    return web.Response(text="success")
+
+
+def add_routes(app: web.Application, receiver: CallbackReceiver) -> None:
+    """Mount the callback routes on ``app`` (e.g. the dispatcher's API application)."""
+    app[RECEIVER] = receiver
+    app.router.add_post("/callbacks/sms", sms_handler)
+    app.router.add_get("/callbacks/wechat", wechat_handler)
+    app.router.add_post("/callbacks/wechat", wechat_handler)
+    app.router.add_post("/callbacks/alipay", alipay_handler)
+
+
+def make_app(receiver: CallbackReceiver) -> web.Application:
+    app = web.Application()
+    add_routes(app, receiver)
+    return app
