@@ -13,11 +13,13 @@ from channels.alipay_keys import load_keys
 from channels.base import Channel
 from channels.callbacks import CallbackReceiver
 from channels.content import DEFAULT_WECHAT
-from channels.ratelimit import RateLimiter
+from channels.policy import LimitedChannel
+from channels.ratelimit import DailyQuota, FrequencyCap, QuietHours, RateLimiter, RollingLimit
 from channels.receipts import ReceiptIndex
 from channels.sms import AliyunSmsChannel, SmsConfig
 from channels.wechat import WeChatConfig, WeChatMassCardChannel, WeChatTemplateChannel
 from channels.wechat_token import TokenConfig, TokenManager
+from infra.errors import SettingsError
 from infra.settings import Settings
 
 # Provider request rates per account (spec: Aliyun 5000/s; WeChat undocumented, ~100-400/s
@@ -53,37 +55,51 @@ def build_callback_receiver(settings: Settings, *, redis: redis.asyncio.Redis,
 
 
 def build_channels(settings: Settings, *, session: aiohttp.ClientSession,
-                   redis: redis.asyncio.Redis) -> dict[str, Channel]:
+                   redis: redis.asyncio.Redis, frequency_cap: int = 0) -> dict[str, Channel]:
     """The channels keyed ``"sms"``, ``"wechat"`` (template messages), ``"wechat_mass"``
-    (card mass send) and ``"alipay"``, sharing ``session`` and ``redis`` (tokens, rate limits,
-    quotas and receipt lookups live there)."""
-    w = settings.wechat
+    (card mass send), ``"alipay"`` (voucher) and ``"alipay_cash"`` (red packet), sharing
+    ``session`` and ``redis`` (tokens, rate limits, quotas and receipt lookups live there).
+
+    Shared limits wrap them (``channels.policy.LimitedChannel``): the WeChat daily quota, SMS
+    quiet hours and the optional per-number limit, and with ``frequency_cap`` > 0 at most that
+    many messages per member per merchant-local day across all channels.
+    Raises ``SettingsError`` for an unusable limit setting."""
+    w, s, a, tz = settings.wechat, settings.sms, settings.alipay, settings.timezone
+    try:
+        quiet = QuietHours.parse(s.quiet_hours, tz)
+    except ValueError as exc:
+        raise SettingsError(f"SMS_QUIET_HOURS: {exc}") from None
+    if s.per_number_daily < 0:
+        raise SettingsError("SMS_PER_NUMBER_DAILY must be zero (off) or a positive integer")
+    cap = FrequencyCap(redis=redis, limit=frequency_cap, tz=tz) if frequency_cap > 0 else None
     tokens = TokenManager(config=TokenConfig(base_url=w.base_url, appid=w.appid,
                                              secret=w.secret),
                           session=session, redis=redis)
     wechat_rate = RateLimiter(redis=redis, name=f"wechat:{w.appid}", rate=WECHAT_REQUESTS_PER_S)
     wechat_receipts = ReceiptIndex(redis=redis, channel="wechat")
-    channels: dict[str, Channel] = {
-        "sms": AliyunSmsChannel(
-            config=sms_config(settings), session=session,
-            receipts=ReceiptIndex(redis=redis, channel="sms"),
-            rate=RateLimiter(redis=redis, name=f"sms:{settings.sms.access_key_id}",
-                             rate=SMS_REQUESTS_PER_S)),
-        "wechat": WeChatTemplateChannel(config=wechat_config(settings), session=session,
-                                        tokens=tokens, receipts=wechat_receipts,
-                                        rate=wechat_rate),
-        "wechat_mass": WeChatMassCardChannel(config=wechat_config(settings), session=session,
-                                             tokens=tokens, receipts=wechat_receipts,
-                                             rate=wechat_rate),
-    }
-    a = settings.alipay
+    sms = AliyunSmsChannel(
+        config=sms_config(settings), session=session,
+        receipts=ReceiptIndex(redis=redis, channel="sms"),
+        rate=RateLimiter(redis=redis, name=f"sms:{s.access_key_id}", rate=SMS_REQUESTS_PER_S))
+    per_number = RollingLimit(redis=redis, name=f"sms:{s.sign_name}:{s.template_code}",
+                              limit=s.per_number_daily) if s.per_number_daily else None
+    template = WeChatTemplateChannel(config=wechat_config(settings), session=session,
+                                     tokens=tokens, receipts=wechat_receipts, rate=wechat_rate)
+    mass = WeChatMassCardChannel(config=wechat_config(settings), session=session,
+                                 tokens=tokens, receipts=wechat_receipts, rate=wechat_rate)
     keys = load_keys(settings)
     alipay_config = AlipayConfig(base_url=a.base_url, app_id=a.app_id,
                                  voucher_template_id=a.voucher_template_id, crowd_no=a.crowd_no)
     alipay_rate = RateLimiter(redis=redis, name=f"alipay:{a.app_id}", rate=ALIPAY_REQUESTS_PER_S)
-    channels["alipay"] = AlipayVoucherChannel(config=alipay_config, keys=keys, session=session,
-                                              rate=alipay_rate,
-                                              receipts=ReceiptIndex(redis=redis, channel="alipay"))
-    channels["alipay_cash"] = AlipayCashChannel(config=alipay_config, keys=keys,
-                                                session=session, rate=alipay_rate)
-    return channels
+    voucher = AlipayVoucherChannel(config=alipay_config, keys=keys, session=session,
+                                   rate=alipay_rate,
+                                   receipts=ReceiptIndex(redis=redis, channel="alipay"))
+    cash = AlipayCashChannel(config=alipay_config, keys=keys, session=session, rate=alipay_rate)
+    quota = DailyQuota(redis=redis, name=f"wechat:{w.appid}", limit=w.daily_quota, tz=tz)
+    return {
+        "sms": LimitedChannel(sms, quiet=quiet, per_address=per_number, frequency=cap, tz=tz),
+        "wechat": LimitedChannel(template, quota=quota, frequency=cap, tz=tz),
+        "wechat_mass": LimitedChannel(mass, frequency=cap, tz=tz),
+        "alipay": LimitedChannel(voucher, frequency=cap, tz=tz),
+        "alipay_cash": LimitedChannel(cash, frequency=cap, tz=tz),
+    }

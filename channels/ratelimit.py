@@ -176,6 +176,21 @@ class QuietHours:
     start: time = time(21, 0)
     end: time = time(8, 0)
 
+    @classmethod
+    def parse(cls, text: str, tz: ZoneInfo) -> QuietHours | None:
+        """``"21:00-08:00"`` -> QuietHours; ``""``/``"off"`` -> None. ``ValueError`` if bad."""
+        if text.strip().lower() in ("", "off"):
+            return None
+        start, sep, end = text.partition("-")
+        try:
+            if not sep:
+                raise ValueError
+            return cls(tz=tz, start=time.fromisoformat(start.strip()),
+                       end=time.fromisoformat(end.strip()))
+        except ValueError:
+            raise ValueError(f"quiet hours {text!r}: expected HH:MM-HH:MM such as "
+                             "21:00-08:00, or off") from None
+
     def resume_at(self, now: datetime) -> datetime | None:
         """When sending may resume, or None when ``now`` is outside quiet hours."""
         local = now.astimezone(self.tz)

@@ -28,6 +28,7 @@ class WeChatSettings:
     template_id: str = "TPL_COUPON_ISSUED"
     card_id: str = "pDemoCard000000000000000000"
     callback_token: str = "demo-wechat-callback-token"  # server URL token (signs event pushes)
+    daily_quota: int = 100_000  # template messages per day (rises with followers)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class SmsSettings:
     access_key_secret: str = "demo-sms-secret"
     sign_name: str = "券派"
     template_code: str = "SMS_100000001"
+    quiet_hours: str = "21:00-08:00"  # merchant-local; "" or "off" turns the rule off
+    per_number_daily: int = 0  # same sign+template+number per rolling 24 h (Aliyun: 50); 0 off
 
 
 @dataclass(frozen=True)
@@ -143,11 +146,14 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("WECHAT_TEMPLATE_ID", "wechat.template_id", "wechat.template_id", _text),
     ("WECHAT_CARD_ID", "wechat.card_id", "wechat.card_id", _text),
     ("WECHAT_CALLBACK_TOKEN", "wechat.callback_token", "wechat.callback_token", _text),
+    ("WECHAT_DAILY_QUOTA", "wechat.daily_quota", "wechat.daily_quota", _positive),
     ("SMS_BASE_URL", "sms.base_url", "sms.base_url", _http_url),
     ("SMS_ACCESS_KEY_ID", "sms.access_key_id", "sms.access_key_id", _text),
     ("SMS_ACCESS_KEY_SECRET", "sms.access_key_secret", "sms.access_key_secret", _text),
     ("SMS_SIGN_NAME", "sms.sign_name", "sms.sign_name", _text),
     ("SMS_TEMPLATE_CODE", "sms.template_code", "sms.template_code", _text),
+    ("SMS_QUIET_HOURS", "sms.quiet_hours", "sms.quiet_hours", str),
+    ("SMS_PER_NUMBER_DAILY", "sms.per_number_daily", "sms.per_number_daily", int),
     ("ALIPAY_BASE_URL", "alipay.base_url", "alipay.base_url", _http_url),
     ("ALIPAY_APP_ID", "alipay.app_id", "alipay.app_id", _text),
     ("ALIPAY_PRIVATE_KEY_PATH", "alipay.private_key_path", "alipay.private_key_path", str),
