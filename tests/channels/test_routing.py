@@ -73,14 +73,19 @@ def test_fallback_to_sms_on_unsubscribed_and_on_quota(redis_url: str) -> None:
             tokens = TokenManager(config=TokenConfig(base_url=wx, appid=test_wechat.APPID,
                                                      secret=test_wechat.SECRET),
                                   session=s, redis=client)
-            router = Router(order=["sms", "wechat"], channels={
+            router = Router(channels={
                 "wechat": WeChatTemplateChannel(config=WeChatConfig(base_url=wx), session=s,
                                                 tokens=tokens),
                 "sms": AliyunSmsChannel(config=test_sms.client_config(sms), session=s)})
-            first = Member("wx_only", openid="oUser000009abcdef", subscribed=True)
-            only = await router.deliver([first], make)
-            assert (only[0].channel, only[0].result.status) == ("wechat", "quota_exhausted")
-            both = await router.deliver([members()[0]], make)
-            assert (both[0].channel, both[0].result.status) == ("sms", "sent")  # campaign order
+            wx_only = Member("wx_only", openid="oUser000009abcdef", subscribed=True)
+            out = {d.member_id: d for d in await router.deliver([wx_only, members()[0]], make)}
+            assert (out["wx_only"].channel, out["wx_only"].result.status) == (
+                "wechat", "quota_exhausted")
+            assert out["both"].tried == ("wechat", "sms")
+            assert (out["both"].channel, out["both"].result.status) == ("sms", "sent")
+            # The campaign's own order wins over the automatic one.
+            sms_first = Router(order=["sms", "wechat"], channels=router._channels)
+            again = await sms_first.deliver([members()[0]], make)
+            assert again[0].tried == ("sms",)
         await client.aclose()
     run(scenario)
