@@ -86,8 +86,12 @@ def _members(rules: RulesFile, clickhouse: ClickHouse | None) -> pd.DataFrame | 
         return read_table(location.path, wanted).to_pandas()
     if clickhouse is None:
         raise InvalidInput("members.clickhouse_table", "needs a ClickHouse connection")
-    table = str(location.clickhouse_table)
-    described = clickhouse.query(f"SELECT name FROM system.columns WHERE table = '{table}'")
+    table = str(location.clickhouse_table)  # checked to be a plain [database.]name on load
+    database, _, name = table.rpartition(".")
+    described = clickhouse.query(
+        "SELECT name FROM system.columns WHERE database = "
+        f"{repr(database) if database else 'currentDatabase()'} AND table = '{name}'"
+    )
     present = {str(row[0]) for row in described}
     return clickhouse_members(clickhouse, table, [c for c in MEMBER_COLUMNS if c in present])
 
@@ -141,7 +145,8 @@ def evaluate_rules(
         known = frame["birthday"].notna().to_numpy()
         until = np.full(len(frame), np.nan)
         births = pd.to_datetime(frame.loc[known, "birthday"]).to_numpy().astype("datetime64[D]")
-        lunar = (frame.loc[known, "birthday_is_lunar"].fillna(False).to_numpy(dtype=bool)
+        lunar = (frame.loc[known, "birthday_is_lunar"].astype("boolean").fillna(False)
+                 .to_numpy(dtype=bool)
                  if "birthday_is_lunar" in frame.columns else np.zeros(int(known.sum()), bool))
         until[known] = days_until_birthday(births.astype(np.int64), lunar, today=today)
         frame["days_to_birthday"] = until

@@ -222,7 +222,7 @@ def _present(frame: pd.DataFrame, column: str) -> Mask:
 def _flag(frame: pd.DataFrame, column: str) -> Mask:
     if column not in frame.columns:
         return np.zeros(len(frame), bool)
-    return _bool(frame[column].fillna(False).to_numpy(dtype=bool))
+    return _bool(frame[column].astype("boolean").fillna(False).to_numpy(dtype=bool))
 
 
 def reachable(frame: pd.DataFrame, channel: str) -> Mask:

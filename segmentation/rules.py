@@ -33,7 +33,7 @@ from segmentation.errors import InvalidInput, InvalidRule
 from segmentation.rfm import Monetary
 from segmentation.scoring import VALID_BINS, all_codes
 from segmentation.segments import EIGHT_CLASSES, SegmentMap, load_segment_map, rfm11_map
-from segmentation.sources import TransactionColumns
+from segmentation.sources import TransactionColumns, checked_identifier
 
 _TOP_KEYS = {"name", "timezone", "today", "as_of", "transactions", "members", "rfm", "clusters",
              "segments"}
@@ -114,7 +114,11 @@ def _location(data: Any, path: str, base: Path, extra: set[str]) -> DataLocation
     if "path" in spec:
         file = Path(str(spec["path"]))
         return DataLocation(path=file if file.is_absolute() else base / file)
-    return DataLocation(clickhouse_table=str(spec["clickhouse_table"]))
+    try:
+        table = checked_identifier(str(spec["clickhouse_table"]), f"{path}.clickhouse_table")
+    except InvalidInput as exc:
+        raise InvalidRule(exc.field, exc.problem) from None
+    return DataLocation(clickhouse_table=table)
 
 
 def _columns(spec: dict[str, Any]) -> TransactionColumns:

@@ -152,7 +152,8 @@ class FileTransactions:
                               first_day_spend=first_day_spend)
 
 
-def _identifier(name: str, field: str) -> str:
+def checked_identifier(name: str, field: str) -> str:
+    """``name`` if it is a plain (optionally database-qualified) ClickHouse name."""
     if not _IDENTIFIER.match(name):
         raise InvalidInput(field, f"{name!r} is not a plain column or table name")
     return name
@@ -165,10 +166,10 @@ class ClickHouseTransactions:
                  columns: TransactionColumns = TransactionColumns(),
                  timezone: ZoneInfo = DEFAULT_TZ) -> None:
         self._client = client
-        self._table = _identifier(table, "table")
-        self._member = _identifier(columns.member, "member_col")
-        self._time = _identifier(columns.time, "time_col")
-        self._amount = _identifier(columns.amount, "amount_col")
+        self._table = checked_identifier(table, "table")
+        self._member = checked_identifier(columns.member, "member_col")
+        self._time = checked_identifier(columns.time, "time_col")
+        self._amount = checked_identifier(columns.amount, "amount_col")
         self._unit = columns.amount_unit
         self._tz = timezone
 
@@ -239,9 +240,9 @@ def read_members(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
 
 def clickhouse_members(client: ClickHouse, table: str, columns: list[str]) -> pd.DataFrame:
     """Members from a ClickHouse table: only the named columns are selected."""
-    names = [_identifier(c, "members column") for c in columns]
+    names = [checked_identifier(c, "members column") for c in columns]
     try:
-        rows = client.query(f"SELECT {', '.join(names)} FROM {_identifier(table, 'table')}")
+        rows = client.query(f"SELECT {', '.join(names)} FROM {checked_identifier(table, 'table')}")
     except ClickHouseError as exc:
         raise SourceUnavailable(f"ClickHouse table {table}: {exc}") from exc
     return pd.DataFrame.from_records(rows, columns=names)
