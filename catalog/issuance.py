@@ -51,8 +51,8 @@ def _prepare(
     now: datetime, tz: tzinfo | None,
 ) -> _Call:
     check_id("merchant_id", merchant_id)
-    if not campaign_id or len(campaign_id) > 64:
-        raise InvalidInput("campaign_id", "expected 1-64 characters")
+    if not campaign_id or len(campaign_id) > 64 or any(c in campaign_id for c in "\t\n"):
+        raise InvalidInput("campaign_id", "expected 1-64 characters, no tabs or line breaks")
     number = parse_template_id(template_id)
     if now.tzinfo is None:
         raise InvalidInput("now", "must be timezone-aware")
@@ -112,8 +112,9 @@ def issue_batch(
 
 
 async def issue_batch_async(
-    client: redis.asyncio.Redis, *, merchant_id: str, campaign_id: str, template_id: str,
-    member_ids: Sequence[str], now: datetime, secret: bytes, tz: tzinfo | None = None,
+    client: redis.asyncio.Redis | redis.asyncio.RedisCluster, *, merchant_id: str,
+    campaign_id: str, template_id: str, member_ids: Sequence[str], now: datetime,
+    secret: bytes, tz: tzinfo | None = None,
 ) -> list[IssuedCoupon]:
     """``issue_batch`` for the asyncio client (the HTTP API)."""
     call = _prepare(merchant_id=merchant_id, campaign_id=campaign_id, template_id=template_id,

@@ -1,5 +1,6 @@
 -- Issue one coupon of one template to each member of a batch, exactly once per (campaign, member).
--- KEYS[1] template counters (hash), KEYS[2] campaign numbers (hash); both in the template's slot.
+-- KEYS[1] template counters (hash), KEYS[2] campaign id <-> number (hash '#<n>' -> id); both in
+-- the template's slot.
 -- ARGV[1] key prefix of the template, ARGV[2] campaign id, ARGV[3] issue day number,
 -- then pairs: member id, member hash (48-bit integer computed by the caller).
 -- Returns a flat array: status, serial per member. Status 1 new, 2 existing, 3 out of stock
@@ -21,7 +22,7 @@ local dayfresh = tostring(day) ~= m[11]
 local camp = redis.call('HGET', KEYS[2], ARGV[2])
 if not camp then
   camp = redis.call('HINCRBY', meta, 'ncamp', 1)
-  redis.call('HSET', KEYS[2], ARGV[2], camp)
+  redis.call('HSET', KEYS[2], ARGV[2], camp, '#' .. camp, ARGV[2])
 end
 camp = tostring(camp)
 local out = {}

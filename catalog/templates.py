@@ -219,10 +219,7 @@ def _defs_key(merchant_id: str) -> str:
     return f"qp:{{{merchant_id}}}:templates"
 
 
-def save_template(client: redis.Redis, template: CouponTemplate) -> str:
-    """Store a new template and its counters; returns its id (``t<number>``)."""
-    template.validate()
-    number = int(client.incr(f"qp:{{{template.merchant_id}}}:template_seq"))
+def _writes(template: CouponTemplate, number: int) -> tuple[CouponTemplate, dict[str, Any]]:
     saved = replace(template, template_id=f"t{number}")
     meta = {
         "kind": template.kind,
@@ -230,24 +227,43 @@ def save_template(client: redis.Redis, template: CouponTemplate) -> str:
         "budget": -1 if template.budget_fen is None else template.budget_fen,
         "cost": template.cost_fen,
         "limit": template.per_member_limit,
-        # member-index buckets: about 100 members each keeps every hash a small listpack
-        "mbuckets": max(1, -(-template.total_stock // 100)),
+        # member-index buckets: about 90 members each keeps every hash a small listpack
+        "mbuckets": max(1, -(-template.total_stock // 90)),
         "seq": 0,
         "ncamp": 0,
         "init": _initial_extra(template),
         "dur": template.duration_days,
         "durfrom": template.duration_from,
     }
+    return saved, meta
+
+
+def save_template(client: redis.Redis, template: CouponTemplate) -> str:
+    """Store a new template and its counters; returns its id (``t<number>``)."""
+    template.validate()
+    number = int(client.incr(f"qp:{{{template.merchant_id}}}:template_seq"))
+    saved, meta = _writes(template, number)
     # The definition first: the counters make the template issuable, so they come last.
     client.hset(_defs_key(template.merchant_id), saved.template_id, json.dumps(saved.to_json()))
     client.hset(tag(template.merchant_id, number) + "meta", mapping=meta)  # type: ignore[arg-type]
     return saved.template_id
 
 
+async def save_template_async(client: Any, template: CouponTemplate) -> CouponTemplate:
+    """``save_template`` for an asyncio client; returns the template with its id."""
+    template.validate()
+    number = int(await client.incr(f"qp:{{{template.merchant_id}}}:template_seq"))
+    saved, meta = _writes(template, number)
+    await client.hset(_defs_key(template.merchant_id), saved.template_id,
+                      json.dumps(saved.to_json()))
+    await client.hset(tag(template.merchant_id, number) + "meta", mapping=meta)
+    return saved
+
+
 def _initial_extra(template: CouponTemplate) -> str:
     """The card state a new coupon record starts with (see catalog/issue.lua)."""
     if template.kind == "count_card":
-        return str(template.uses)
+        return f"{template.uses},0,0"  # uses left, last use day, uses that day
     if template.kind == "gift_card":
         return f"{template.face_value_fen},0"  # balance, transfers so far
     return ""
@@ -278,6 +294,18 @@ def stock_left(client: redis.Redis, merchant_id: str, template_id: str) -> tuple
     """(stock left, budget left in fen or None when unbudgeted)."""
     number = parse_template_id(template_id)
     stock, budget = client.hmget(tag(merchant_id, number) + "meta", ["stock", "budget"])
+    if stock is None:
+        raise NotFound(f"template {template_id} does not exist for merchant {merchant_id}")
+    left = int(budget or -1)
+    return int(stock), None if left < 0 else left
+
+
+async def stock_left_async(
+    client: Any, merchant_id: str, template_id: str
+) -> tuple[int, int | None]:
+    """``stock_left`` for an asyncio client."""
+    number = parse_template_id(template_id)
+    stock, budget = await client.hmget(tag(merchant_id, number) + "meta", ["stock", "budget"])
     if stock is None:
         raise NotFound(f"template {template_id} does not exist for merchant {merchant_id}")
     left = int(budget or -1)

@@ -1,0 +1,172 @@
+"""The catalog service object the HTTP handlers share: Redis client, scripts, templates, events.
+
+Built once by the composition root (``catalog.cli``) and passed down; nothing here opens a
+connection on import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.exceptions import NoScriptError
+
+from analytics.events import Event, EventSink
+from catalog.errors import NotFound, StoreUnavailable
+from catalog.store import lua
+from catalog.templates import CouponTemplate, day_number
+
+AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
+SCRIPTS = ("issue", "redeem", "refund", "wallet", "gift", "account")
+
+
+class Scripts:
+    """Lua scripts by name, called with EVALSHA and loaded again after a Redis restart."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._objects = {name: client.register_script(lua(name)) for name in SCRIPTS}
+
+    async def __call__(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await self._objects[name](keys=list(keys), args=list(args))
+        except redis.ResponseError as exc:
+            raise _translate(exc) from exc
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis is unreachable ({exc}); retry shortly") from exc
+
+    def sha(self, name: str) -> str:
+        return str(self._objects[name].sha)
+
+    async def load_all(self) -> None:
+        for name in SCRIPTS:
+            await self._client.script_load(lua(name))
+
+    async def pipeline_calls(self, name: str, calls: Sequence[tuple[list[str], list[Any]]]) -> Any:
+        """Several calls of one script in one pipelined round trip (per node in a cluster)."""
+        for attempt in (0, 1):
+            pipe = self._client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(self.sha(name), len(keys), *keys, *args)
+            try:
+                return await pipe.execute()
+            except NoScriptError:
+                # read-only scripts: loading them and running the pipeline again is safe
+                if attempt:
+                    raise
+                await self.load_all()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise StoreUnavailable(f"Redis is unreachable ({exc}); retry shortly") from exc
+        raise AssertionError("unreachable")
+
+
+def _translate(exc: redis.ResponseError) -> Exception:
+    text = str(exc)
+    if "NOTEMPLATE" in text:
+        return NotFound("the template does not exist")
+    if "LOADING" in text or "BUSY" in text:
+        return StoreUnavailable(f"Redis is busy ({text}); retry shortly")
+    return exc
+
+
+class EventBuffer:
+    """Collects events and hands them to the sink in batches from a background task.
+
+    One stream entry per request would cost a blocking round trip on the event loop; batching
+    every ``interval`` seconds keeps the redemption path to one Redis call. The sink runs in a
+    thread because ``EventSink.emit`` is synchronous.
+    """
+
+    def __init__(self, sink: EventSink, *, interval: float = 0.05) -> None:
+        self._sink = sink
+        self._interval = interval
+        self._pending: list[Event] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, events: Sequence[Event]) -> None:
+        self._pending.extend(events)
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            await asyncio.get_running_loop().run_in_executor(None, self._sink.emit, batch)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except Exception:
+                await asyncio.sleep(1)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+
+class Catalog:
+    """Everything a request handler needs, for one Redis (or Redis Cluster)."""
+
+    def __init__(
+        self, *, client: AsyncClient, secret: bytes, tz: tzinfo, sink: EventSink,
+        template_ttl: float = 2.0, clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.client = client
+        self.secret = secret
+        self.tz = tz
+        self.scripts = Scripts(client)
+        self.events = EventBuffer(sink)
+        self.clustered = isinstance(client, AsyncRedisCluster)
+        self._template_ttl = template_ttl
+        self._templates: dict[str, tuple[float, dict[str, CouponTemplate]]] = {}
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The merchant-local time; a clock is injected where "today" must be chosen."""
+        return self._clock().astimezone(self.tz) if self._clock else datetime.now(self.tz)
+
+    def today(self, now: datetime | None = None) -> int:
+        return day_number((now or self.now()).astimezone(self.tz))
+
+    async def templates(
+        self, merchant_id: str, *, fresh: bool = False
+    ) -> dict[str, CouponTemplate]:
+        """Every template of a merchant. Templates never change once saved, so a short cache only
+        delays when a new one shows up in wallets."""
+        cached = self._templates.get(merchant_id)
+        if cached and not fresh and time.monotonic() - cached[0] < self._template_ttl:
+            return cached[1]
+        try:
+            raw: dict[bytes, bytes] = await self.client.hgetall(  # type: ignore[misc,assignment]
+                f"qp:{{{merchant_id}}}:templates"
+            )
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis is unreachable ({exc}); retry shortly") from exc
+        found = {k.decode(): CouponTemplate.from_json(json.loads(v)) for k, v in raw.items()}
+        self._templates[merchant_id] = (time.monotonic(), found)
+        return found
+
+    async def template(self, merchant_id: str, template_id: str) -> CouponTemplate:
+        found = (await self.templates(merchant_id)).get(template_id)
+        if found is None:
+            found = (await self.templates(merchant_id, fresh=True)).get(template_id)
+        if found is None:
+            raise NotFound(f"template {template_id} does not exist")
+        return found
+
+    def emit(self, events: Sequence[Event]) -> None:
+        self.events.add(events)

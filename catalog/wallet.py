@@ -1,0 +1,113 @@
+"""A member's wallet: every coupon and card they hold, read in one round trip.
+
+On one Redis the wallet script reads all the merchant's templates in one call; on a cluster the
+calls (one per template, each in its own slot) go out in one pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from catalog.codes import display, make_code
+from catalog.context import Catalog
+from catalog.store import STATES, issue_day_of, member_hash, parse_days, parse_record
+from catalog.templates import CouponTemplate, check_id, day_of, tag
+
+
+@dataclass(frozen=True)
+class WalletCoupon:
+    """One coupon or card as the member holds it."""
+
+    code: str
+    serial: int
+    template: CouponTemplate
+    state: str  # active, used, void, transferring, transferred
+    first_day: int
+    last_day: int
+    uses_left: int | None = None  # count cards
+    used_today: int = 0
+    last_use_day: int = 0
+    balance_fen: int | None = None  # gift cards
+    transfers: int = 0
+
+    def usable_on(self, day: int) -> bool:
+        if self.state != "active" or not self.first_day <= day <= self.last_day:
+            return False
+        limit = self.template.daily_limit
+        if limit and self.last_use_day == day and self.used_today >= limit:
+            return False
+        return not (self.uses_left is not None and self.uses_left <= 0)
+
+    def to_json(self) -> dict[str, Any]:
+        t = self.template
+        return {
+            "code": display(self.code),
+            "template_id": t.template_id,
+            "kind": t.kind,
+            "name": t.name,
+            "state": self.state,
+            "valid_from": _iso(self.first_day),
+            "valid_until": _iso(self.last_day),
+            "uses_left": self.uses_left,
+            "balance_fen": self.balance_fen,
+            "transferable": t.kind == "gift_card" and self.transfers == 0,
+            "stacking_group": t.stacking_group,
+            "exclusive": t.exclusive,
+        }
+
+
+def _iso(day: int) -> str | None:
+    return None if day >= 1 << 29 else day_of(day).isoformat()
+
+
+def coupon_from_record(
+    template: CouponTemplate, serial: int, raw: bytes | str, days: list[tuple[int, int]], *,
+    secret: bytes,
+) -> WalletCoupon:
+    """Decode one stored record (see ``catalog.store``) into what a member or cashier sees."""
+    issue_day = issue_day_of(serial, days)
+    rec = parse_record(serial, raw, issue_day)
+    first, last = template.first_day(issue_day), template.expiry_day(issue_day)
+    extra: dict[str, Any] = {}
+    if template.kind == "count_card":
+        extra = {"uses_left": rec.extra[0], "last_use_day": rec.extra[1],
+                 "used_today": rec.extra[2]}
+    elif template.kind == "duration_card":
+        expiry, last_use, used, _bought = rec.extra
+        if expiry:  # 0 until the first use of a card valid "from first use"
+            last = min(last, expiry)
+        extra = {"last_use_day": last_use, "used_today": used}
+    elif template.kind == "gift_card":
+        extra = {"balance_fen": rec.extra[0], "transfers": rec.extra[1]}
+    code = make_code(secret=secret, merchant_id=template.merchant_id,
+                     template_number=template.number, serial=serial)
+    return WalletCoupon(code=code, serial=serial, template=template,
+                        state=STATES.get(rec.state, rec.state), first_day=first, last_day=last,
+                        **extra)
+
+
+async def read_wallet(catalog: Catalog, merchant_id: str, member_id: str) -> list[WalletCoupon]:
+    """Every coupon the member holds in any of the merchant's templates (used ones included)."""
+    check_id("member_id", member_id)
+    templates = await catalog.templates(merchant_id)
+    if not templates:
+        return []
+    ordered = sorted(templates.values(), key=lambda t: t.number)
+    prefixes = [tag(merchant_id, t.number) for t in ordered]
+    h = member_hash(member_id)
+    if catalog.clustered:
+        calls = [([p + "meta"], [member_id, h, p]) for p in prefixes]
+        replies = [r[0] for r in await catalog.scripts.pipeline_calls("wallet", calls)]
+    else:
+        replies = await catalog.scripts(
+            "wallet", [p + "meta" for p in prefixes], [member_id, h, *prefixes]
+        )
+    out: list[WalletCoupon] = []
+    for template, reply in zip(ordered, replies, strict=True):
+        days = parse_days(reply[1])
+        items = reply[2:]
+        for serial, raw in zip(items[0::2], items[1::2], strict=True):
+            out.append(coupon_from_record(template, int(serial), raw, days,
+                                          secret=catalog.secret))
+    return out
