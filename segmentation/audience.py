@@ -17,19 +17,18 @@ import numpy.typing as npt
 import pandas as pd
 
 from infra.clickhouse import ClickHouse
-from segmentation.birthdays import days_until_birthday
-from segmentation.calendar_days import day_number
 from segmentation.clustering import Clustering, cluster_members
 from segmentation.conditions import Mask, evaluate, fields_used
 from segmentation.errors import InvalidInput
 from segmentation.features import MemberFeatures
+from segmentation.local_dates import day_number, days_until_birthday
 from segmentation.rfm import scores_from_features
 from segmentation.rules import RulesFile
 from segmentation.segments import eight_class_segments
 from segmentation.sources import (
     ClickHouseTransactions,
     FileTransactions,
-    TransactionSource,
+    SegmentSource,
     clickhouse_members,
     file_columns,
     read_table,
@@ -63,7 +62,7 @@ class Evaluation:
         return self.frame[self.masks[segment]]
 
 
-def transaction_source(rules: RulesFile, clickhouse: ClickHouse | None) -> TransactionSource:
+def transaction_source(rules: RulesFile, clickhouse: ClickHouse | None) -> SegmentSource:
     """The transactions source a rules file names."""
     location = rules.transactions
     if location.path is not None:

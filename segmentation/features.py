@@ -81,7 +81,7 @@ def compute_features(
 ) -> MemberFeatures:
     """Reduce transactions to per-member features.
 
-    ``days`` are local calendar day numbers (``calendar_days.day_number``), ``amounts`` integer
+    ``days`` are local calendar day numbers (``local_dates.day_number``), ``amounts`` integer
     fen (zero allowed, negative refused: net refunds out of the source first). ``as_of_day``
     defaults to the last transaction day; transactions after it are ignored.
     """

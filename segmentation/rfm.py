@@ -16,11 +16,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from segmentation.calendar_days import DEFAULT_TZ, day_number, series_to_days
 from segmentation.errors import InvalidInput
 from segmentation.features import MemberFeatures, compute_features, features_frame
-from segmentation.scoring import check_bins, quantile_scores
-from segmentation.segments import SegmentMap, assign_segments, rfm11_map
+from segmentation.local_dates import DEFAULT_TZ, day_number, series_to_days
+from segmentation.segments import (
+    SegmentMap,
+    assign_segments,
+    check_bins,
+    quantile_scores,
+    rfm11_map,
+)
 
 Monetary = Literal["total", "avg"]
 AmountUnit = Literal["fen", "yuan"]

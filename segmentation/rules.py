@@ -31,8 +31,14 @@ import yaml
 from segmentation.conditions import Condition, Vocabulary, parse_condition
 from segmentation.errors import InvalidInput, InvalidRule
 from segmentation.rfm import Monetary
-from segmentation.scoring import VALID_BINS, all_codes
-from segmentation.segments import EIGHT_CLASSES, SegmentMap, load_segment_map, rfm11_map
+from segmentation.segments import (
+    EIGHT_CLASSES,
+    VALID_BINS,
+    SegmentMap,
+    all_codes,
+    load_segment_map,
+    rfm11_map,
+)
 from segmentation.sources import TransactionColumns, checked_identifier
 
 _TOP_KEYS = {"name", "timezone", "today", "as_of", "transactions", "members", "rfm", "clusters",

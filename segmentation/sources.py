@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 
 from infra.clickhouse import ClickHouse
 from infra.errors import ClickHouseError
-from segmentation.calendar_days import DEFAULT_TZ, day_number, epoch_to_days, series_to_days
 from segmentation.errors import InvalidInput, SourceUnavailable
 from segmentation.features import MemberFeatures, compute_features
-from segmentation.rfm import AmountUnit, amounts_in_fen
+from segmentation.local_dates import DEFAULT_TZ, day_number, epoch_to_days, series_to_days
+from segmentation.rfm import AmountUnit, amounts_in_fen, transaction_features
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -47,8 +47,8 @@ class TransactionColumns:
             raise InvalidInput("amount_unit", f"must be fen or yuan, got {self.amount_unit!r}")
 
 
-class TransactionSource(Protocol):
-    """Anything that can reduce its transactions to per-member RFM features."""
+class SegmentSource(Protocol):
+    """Where a segment's transactions live: anything that reduces them to per-member features."""
 
     def features(self, *, as_of: dt.date | None = None,
                  first_day_spend: bool = False) -> MemberFeatures: ...
@@ -133,6 +133,24 @@ def arrow_features(
         as_of_day=None if as_of is None else day_number(as_of),
         first_day_spend=first_day_spend,
     )
+
+
+@dataclass(frozen=True)
+class FrameTransactions:
+    """Transactions already in a pandas DataFrame (the in-memory source: tests, notebooks)."""
+
+    frame: pd.DataFrame
+    columns: TransactionColumns = TransactionColumns()
+    timezone: ZoneInfo = DEFAULT_TZ
+
+    def features(self, *, as_of: dt.date | None = None,
+                 first_day_spend: bool = False) -> MemberFeatures:
+        """Reduce the frame's transactions per member."""
+        return transaction_features(
+            self.frame, as_of=as_of, member_col=self.columns.member, time_col=self.columns.time,
+            amount_col=self.columns.amount, amount_unit=self.columns.amount_unit,
+            timezone=self.timezone, first_day_spend=first_day_spend,
+        )
 
 
 @dataclass(frozen=True)

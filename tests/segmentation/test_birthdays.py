@@ -9,8 +9,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from segmentation.birthdays import days_until_birthday, next_birthday
-from segmentation.calendar_days import day_number
+from segmentation.local_dates import day_number, days_until_birthday, next_birthday
 
 SPRING_1990 = dt.date(1990, 1, 27)  # lunar 1990-01-01
 EVE_1990 = dt.date(1990, 1, 26)  # lunar 1989-12-30

@@ -12,7 +12,7 @@ import pytest
 
 from segmentation.errors import InvalidInput
 from segmentation.rfm import rfm_scores
-from segmentation.scoring import quantile_scores
+from segmentation.segments import quantile_scores
 
 SH = "Asia/Shanghai"
 

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from segmentation.errors import InvalidRule
-from segmentation.scoring import all_codes
 from segmentation.segments import (
     MAPS_DIR,
+    all_codes,
     assign_segments,
     eight_class_segments,
     load_segment_map,

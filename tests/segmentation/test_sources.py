@@ -17,7 +17,12 @@ from infra.clickhouse import ClickHouse
 from segmentation.errors import InvalidInput
 from segmentation.features import MemberFeatures, bgnbd_frame, features_frame
 from segmentation.rfm import transaction_features
-from segmentation.sources import ClickHouseTransactions, FileTransactions, TransactionColumns
+from segmentation.sources import (
+    ClickHouseTransactions,
+    FileTransactions,
+    FrameTransactions,
+    TransactionColumns,
+)
 
 SH = "Asia/Shanghai"
 
@@ -55,6 +60,7 @@ def test_parquet_and_csv_files_with_mapped_columns(
 ) -> None:
     want = transaction_features(transactions, member_col="cust", time_col="paid_at",
                                 amount_col="fen")
+    same(FrameTransactions(transactions, COLUMNS).features(), want)
     parquet = tmp_path / "tx.parquet"
     transactions.assign(extra="x").to_parquet(parquet)
     same(FileTransactions(parquet, COLUMNS).features(), want)
