@@ -19,8 +19,16 @@ from urllib.parse import quote
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+# ASCII fast path: one C-level ``str.translate`` instead of a Python loop over the bytes
+# (a 1,000-number PhoneNumbers value is 12 KB and is encoded twice per request).
+_ASCII_TABLE = {c: f"%{c:02X}" for c in range(128) if c not in _UNRESERVED}
+
+
 def percent_encode(value: str) -> str:
     """RFC 3986 encoding as the Aliyun SDKs produce it (only ``A-Za-z0-9-_.~`` unescaped)."""
+    if value.isascii():
+        return value.translate(_ASCII_TABLE)
     return quote(value, safe="~")
 
 
@@ -34,15 +42,29 @@ def canonical_query(params: Mapping[str, str]) -> str:
 
 
 def string_to_sign(method: str, params: Mapping[str, str]) -> str:
-    return f"{method.upper()}&%2F&{percent_encode(canonical_query(params))}"
+    return _string_to_sign(method, canonical_query(params))
+
+
+def _string_to_sign(method: str, canonical: str) -> str:
+    return f"{method.upper()}&%2F&{percent_encode(canonical)}"
+
+
+def _signature(string: str, secret: str) -> str:
+    digest = hmac.new((secret + "&").encode(), string.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
 
 
 def sign(method: str, params: Mapping[str, str], secret: str) -> str:
     """The ``Signature`` value for ``params`` sent with HTTP ``method``."""
-    digest = hmac.new(
-        (secret + "&").encode(), string_to_sign(method, params).encode(), hashlib.sha1
-    ).digest()
-    return base64.b64encode(digest).decode()
+    return _signature(string_to_sign(method, params), secret)
+
+
+def signed_form(params: Mapping[str, str], secret: str) -> bytes:
+    """A ``POST`` body of ``params`` plus ``Signature``, form-encoded. The canonical query is
+    already a valid RFC 3986 form encoding, so it is encoded once and reused as the body."""
+    canonical = canonical_query(params)
+    signature = _signature(_string_to_sign("POST", canonical), secret)
+    return f"{canonical}&Signature={percent_encode(signature)}".encode()
 
 
 def verify(method: str, params: Mapping[str, str], secret: str) -> bool:

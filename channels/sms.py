@@ -23,9 +23,10 @@ from channels import aliyun_signature
 from channels.base import Message, SendResult
 from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.ratelimit import RateLimiter
-from channels.receipts import ReceiptIndex, Recipient
+from channels.receipts import ReceiptIndex
 from channels.sms_codes import RESEND_ALONE, classify
 
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PHONE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
 
 
@@ -91,7 +92,9 @@ class AliyunSmsChannel:
                 refused[i] = "isv.MOBILE_NUMBER_ILLEGAL"
                 continue
             phones[i] = phone
-            groups.setdefault(tuple(sorted(message.variables.items())), []).append(i)
+            # Insertion order is part of the key: cheaper than sorting 1,000 times, and
+            # variables built by one campaign share their order.
+            groups.setdefault(tuple(message.variables.items()), []).append(i)
         requests: list[_Request] = []
         singles: list[int] = []
         for indexes in groups.values():
@@ -148,6 +151,13 @@ class AliyunSmsChannel:
         full["Signature"] = aliyun_signature.sign("POST", full, self.config.access_key_secret)
         return full
 
+    def signed_body(self, action: str, params: dict[str, str]) -> bytes:
+        """The form-encoded, signed POST body (what ``signed`` gives, encoded once)."""
+        full = aliyun_signature.common_params(
+            access_key_id=self.config.access_key_id, action=action, version="2017-05-25")
+        full.update(params)
+        return aliyun_signature.signed_form(full, self.config.access_key_secret)
+
     async def _post(self, request: _Request) -> tuple[int, dict[str, Any]]:
         """One signed POST; (HTTP status, JSON body). Gateway refusals about a stale timestamp
         or a reused nonce are retried once with fresh values (nothing was sent)."""
@@ -155,9 +165,9 @@ class AliyunSmsChannel:
             if self._rate is not None:
                 await self._rate.acquire(1)
             for attempt in range(2):
-                body = self.signed(request.action, request.params)
+                body = self.signed_body(request.action, request.params)
                 async with self._session.post(self.config.base_url, data=body,
-                                              timeout=self._timeout) as resp:
+                                              headers=FORM, timeout=self._timeout) as resp:
                     status = resp.status
                     try:
                         payload = await resp.json(content_type=None)
@@ -194,10 +204,11 @@ class AliyunSmsChannel:
             for i in request.indexes:
                 results[i] = SendResult(messages[i].member_id, "sent", provider_id=biz_id)
             if self._receipts is not None:
-                await self._receipts.remember(biz_id, [
-                    (phone, Recipient(messages[i].member_id, messages[i].campaign_id,
-                                      messages[i].coupon_code))
-                    for i, phone in zip(request.indexes, request.phones, strict=True)])
+                pack = self._receipts.pack
+                await self._receipts.remember_packed({biz_id: "".join([
+                    pack(phone, messages[i].member_id, messages[i].campaign_id,
+                         messages[i].coupon_code)
+                    for i, phone in zip(request.indexes, request.phones, strict=True)])})
             return True
         if may_split and code in RESEND_ALONE and len(request.indexes) > 1:
             # One bad or flow-limited number refuses the whole request: send each alone.

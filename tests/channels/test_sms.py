@@ -183,3 +183,23 @@ def test_signature_matches_the_official_sdk() -> None:
     assert aliyun_signature.string_to_sign("POST", ours) == sdk_string
     assert aliyun_signature.sign("POST", ours, SECRET) == signed["Signature"]
     assert aliyun_signature.verify("POST", signed, SECRET)
+
+
+def test_fast_percent_encoding_matches_rfc3986_quote() -> None:
+    from urllib.parse import quote
+
+    samples = ["13800000001,13800000002", "a b*c~d/e+f=g&h%i", "券派 ~*", "".join(
+        chr(c) for c in range(32, 127)), '{"name":"张三"}']
+    for value in samples:
+        assert aliyun_signature.percent_encode(value) == quote(value, safe="~")
+
+
+def test_signed_form_body_is_the_signed_query() -> None:
+    from urllib.parse import parse_qsl
+
+    params = {"Action": "SendSms", "PhoneNumbers": "13800000001", "SignName": "券派",
+              "Timestamp": "2026-11-23T10:00:00Z", "SignatureNonce": "n1"}
+    body = aliyun_signature.signed_form(params, SECRET).decode()
+    decoded = dict(parse_qsl(body, keep_blank_values=True))
+    assert decoded["Signature"] == aliyun_signature.sign("POST", params, SECRET)
+    assert {k: v for k, v in decoded.items() if k != "Signature"} == params
