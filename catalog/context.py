@@ -17,7 +17,6 @@ from typing import Any
 import redis
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.exceptions import NoScriptError
 
 from analytics.events import Event, EventSink
 from catalog.errors import NotFound, StoreUnavailable
@@ -50,22 +49,10 @@ class Scripts:
         for name in SCRIPTS:
             await self._client.script_load(lua(name))
 
-    async def pipeline_calls(self, name: str, calls: Sequence[tuple[list[str], list[Any]]]) -> Any:
-        """Several calls of one script in one pipelined round trip (per node in a cluster)."""
-        for attempt in (0, 1):
-            pipe = self._client.pipeline(transaction=False)
-            for keys, args in calls:
-                pipe.evalsha(self.sha(name), len(keys), *keys, *args)
-            try:
-                return await pipe.execute()
-            except NoScriptError:
-                # read-only scripts: loading them and running the pipeline again is safe
-                if attempt:
-                    raise
-                await self.load_all()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                raise StoreUnavailable(f"Redis is unreachable ({exc}); retry shortly") from exc
-        raise AssertionError("unreachable")
+    async def calls(self, name: str, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Several calls of one script at once. A cluster client blocks EVALSHA in pipelines,
+        so the calls go out concurrently: one round trip of wall time, per node in parallel."""
+        return list(await asyncio.gather(*(self(name, keys, args) for keys, args in calls)))
 
 
 def _translate(exc: redis.ResponseError) -> Exception:

@@ -98,7 +98,7 @@ async def read_wallet(catalog: Catalog, merchant_id: str, member_id: str) -> lis
     h = member_hash(member_id)
     if catalog.clustered:
         calls = [([p + "meta"], [member_id, h, p]) for p in prefixes]
-        replies = [r[0] for r in await catalog.scripts.pipeline_calls("wallet", calls)]
+        replies = [r[0] for r in await catalog.scripts.calls("wallet", calls)]
     else:
         replies = await catalog.scripts(
             "wallet", [p + "meta" for p in prefixes], [member_id, h, *prefixes]
