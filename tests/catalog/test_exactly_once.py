@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -88,8 +89,8 @@ def test_redemption_emits_event_with_amount_and_discount(api: ApiServer,
         await asyncio.sleep(0.3)
 
     run_http(api, scenario)
-    events = [e for _, fields in redis_client.xrange("quanpai:events")
-              for e in decode_events(fields[b"e"])]
+    entries: Any = redis_client.xrange("quanpai:events")
+    events = [e for _, fields in entries for e in decode_events(fields[b"e"])]
     redeemed = [e for e in events if e.event_type == "redeemed"]
     assert len(redeemed) == 1
     assert (redeemed[0].amount_fen, redeemed[0].discount_fen) == (6000, 800)
