@@ -10,6 +10,7 @@ data are kept too (they have no address, so no channel reaches them).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,7 @@ from segmentation.errors import InvalidInput
 from segmentation.features import MemberFeatures
 from segmentation.local_dates import day_number, days_until_birthday
 from segmentation.rfm import scores_from_features
-from segmentation.rules import RulesFile
+from segmentation.rules import MEMBER_COLUMNS, RulesFile
 from segmentation.segments import eight_class_segments
 from segmentation.sources import (
     ClickHouseTransactions,
@@ -32,12 +33,6 @@ from segmentation.sources import (
     clickhouse_members,
     file_columns,
     read_table,
-)
-
-MEMBER_COLUMNS = (
-    "member_id", "name", "phone", "wechat_openid", "wechat_subscribed", "alipay_user_id", "tier",
-    "points", "balance_fen", "birthday", "birthday_is_lunar", "home_store_id", "registered_at",
-    "consent_sms", "consent_wechat", "consent_alipay",
 )
 
 
@@ -77,22 +72,38 @@ def _members(rules: RulesFile, clickhouse: ClickHouse | None) -> pd.DataFrame | 
     location = rules.members
     if location is None:
         return None
+    theirs = dict(location.renames)  # our name -> the merchant's
+    read: Callable[[list[str]], pd.DataFrame]
     if location.path is not None:
-        available = file_columns(location.path)
-        wanted = [c for c in MEMBER_COLUMNS if c in available]
-        if "member_id" not in wanted:
-            raise InvalidInput("members.member_id", f"{location.path.name} has no member_id column")
-        return read_table(location.path, wanted).to_pandas()
-    if clickhouse is None:
+        path = location.path
+        available = set(file_columns(path))
+
+        def read(columns: list[str]) -> pd.DataFrame:
+            return read_table(path, columns).to_pandas()
+    elif clickhouse is None:
         raise InvalidInput("members.clickhouse_table", "needs a ClickHouse connection")
-    table = str(location.clickhouse_table)  # checked to be a plain [database.]name on load
-    database, _, name = table.rpartition(".")
-    described = clickhouse.query(
-        "SELECT name FROM system.columns WHERE database = "
-        f"{repr(database) if database else 'currentDatabase()'} AND table = '{name}'"
-    )
-    present = {str(row[0]) for row in described}
-    return clickhouse_members(clickhouse, table, [c for c in MEMBER_COLUMNS if c in present])
+    else:
+        client = clickhouse
+        table = str(location.clickhouse_table)  # checked to be a plain [database.]name on load
+        database, _, name = table.rpartition(".")
+        described = client.query(
+            "SELECT name FROM system.columns WHERE database = "
+            f"{repr(database) if database else 'currentDatabase()'} AND table = '{name}'"
+        )
+        available = {str(row[0]) for row in described}
+
+        def read(columns: list[str]) -> pd.DataFrame:
+            return clickhouse_members(client, table, columns)
+    for ours, source in theirs.items():
+        if source not in available:
+            raise InvalidInput(f"members.columns.{ours}", f"the members data has no {source!r}")
+    wanted = {ours: theirs.get(ours, ours) for ours in MEMBER_COLUMNS
+              if theirs.get(ours, ours) in available}
+    if "member_id" not in wanted:
+        raise InvalidInput("members.columns.member_id", "the members data has no member_id "
+                           "column (map it with columns: {member_id: NAME})")
+    frame = read(list(wanted.values()))
+    return frame.rename(columns={source: ours for ours, source in wanted.items()})
 
 
 def _local_days(column: pd.Series, rules: RulesFile) -> npt.NDArray[np.float64]:
@@ -119,7 +130,8 @@ def _rfm_frame(
     if rules.clusters is not None:
         clustering = cluster_members(scores, k=rules.clusters.k, seed=rules.clusters.seed)
         scores["cluster"] = clustering.labels
-        scores["cluster_label"] = [clustering.label_of(int(n)) for n in clustering.labels]
+        scores["cluster_label"] = pd.Categorical.from_codes(
+            clustering.labels, categories=[c.label for c in clustering.clusters])
     return scores, clustering
 
 

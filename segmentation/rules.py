@@ -6,7 +6,7 @@
     as_of: 2026-10-31                # optional: RFM as-of date (default: last transaction day)
     transactions: {path: transactions.parquet, member_col: member_id, time_col: ts,
                    amount_col: amount_fen, amount_unit: fen}   # or clickhouse_table: tx
-    members: {path: members.parquet}                           # or clickhouse_table: members
+    members: {path: members.csv, columns: {member_id: vip_no, phone: mobile}}  # or clickhouse_table
     rfm: {bins: 5, monetary: total, map: rfm11, eight_class_center: mean}  # map: or a YAML path
     clusters: {k: auto, seed: 42}    # optional; k a number or auto (silhouette)
     segments:
@@ -41,16 +41,23 @@ from segmentation.segments import (
 )
 from segmentation.sources import TransactionColumns, checked_identifier
 
+# The member attributes conditions and snapshots use; ``members.columns`` maps other names.
+MEMBER_COLUMNS = (
+    "member_id", "name", "phone", "wechat_openid", "wechat_subscribed", "alipay_user_id", "tier",
+    "points", "balance_fen", "birthday", "birthday_is_lunar", "home_store_id", "registered_at",
+    "consent_sms", "consent_wechat", "consent_alipay",
+)
 _TOP_KEYS = {"name", "timezone", "today", "as_of", "transactions", "members", "rfm", "clusters",
              "segments"}
 
 
 @dataclass(frozen=True)
 class DataLocation:
-    """A file or a ClickHouse table."""
+    """A file or a ClickHouse table; ``renames`` maps our column names to the merchant's."""
 
     path: Path | None = None
     clickhouse_table: str | None = None
+    renames: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,22 @@ def _location(data: Any, path: str, base: Path, extra: set[str]) -> DataLocation
     return DataLocation(clickhouse_table=table)
 
 
+def _members(data: Any, base: Path) -> DataLocation:
+    location = _location(data, "members", base, {"columns"})
+    renames = _mapping(data.get("columns"), "members.columns")
+    pairs = []
+    for ours, theirs in renames.items():
+        if ours not in MEMBER_COLUMNS:
+            raise InvalidRule(f"members.columns.{ours}", "unknown member attribute; expected "
+                              f"one of {', '.join(MEMBER_COLUMNS)}")
+        try:
+            checked_identifier(str(theirs), f"members.columns.{ours}")
+        except InvalidInput as exc:
+            raise InvalidRule(exc.field, exc.problem) from None
+        pairs.append((str(ours), str(theirs)))
+    return DataLocation(location.path, location.clickhouse_table, tuple(pairs))
+
+
 def _columns(spec: dict[str, Any]) -> TransactionColumns:
     try:
         return TransactionColumns(
@@ -191,8 +214,7 @@ def parse_rules(data: Any, *, base: Path, source_text: str = "") -> RulesFile:
     tx_spec = _mapping(top["transactions"], "transactions")
     transactions = _location(tx_spec, "transactions", base,
                              {"member_col", "time_col", "amount_col", "amount_unit"})
-    members = (_location(top["members"], "members", base, set())
-               if top.get("members") is not None else None)
+    members = (_members(top["members"], base) if top.get("members") is not None else None)
     bins, monetary, segment_map, center = _rfm(top.get("rfm"), base)
     clusters = _clusters(top.get("clusters"))
     vocab = Vocabulary(

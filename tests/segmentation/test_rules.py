@@ -13,7 +13,7 @@ import yaml
 
 from infra.clickhouse import ClickHouse
 from segmentation.audience import Evaluation, evaluate_rules
-from segmentation.errors import InvalidRule
+from segmentation.errors import InvalidInput, InvalidRule
 from segmentation.rfm import rfm_scores
 from segmentation.rules import load_rules, parse_rules
 
@@ -152,6 +152,21 @@ def test_rfm_conditions_agree_with_rfm_scores_and_combine(data_dir: Path) -> Non
     assert ids(got, "eight") == {1, 2}
 
 
+def test_member_columns_mapped_from_a_csv_with_other_names(data_dir: Path) -> None:
+    renamed = members_frame().rename(columns={"member_id": "vip_no", "tier": "level",
+                                              "phone": "mobile"})
+    renamed.to_csv(data_dir / "crm.csv", index=False)
+    columns = {"member_id": "vip_no", "tier": "level", "phone": "mobile"}
+    got = evaluate(data_dir, {"gold": {"tier": "gold"}, "sms": {"reachable": "sms"}},
+                   members={"path": "crm.csv", "columns": columns})
+    assert ids(got, "gold") == {1}
+    assert ids(got, "sms") == {1, 4, 6}
+    with pytest.raises(InvalidInput) as missing:
+        evaluate(data_dir, {"gold": {"tier": "gold"}},
+                 members={"path": "crm.csv", "columns": {**columns, "points": "bonus"}})
+    assert missing.value.field == "members.columns.points"
+
+
 def test_clusters_are_available_to_rules(data_dir: Path) -> None:
     got = evaluate(data_dir, {"first": {"cluster": 0}}, clusters={"k": 2, "seed": 1})
     assert got.clustering is not None and got.clustering.k == 2
@@ -199,6 +214,10 @@ def with_where(where: Any) -> dict[str, Any]:
         (with_where({"registered_before": "2024-13-01"}), "segments[0].where.registered_before"),
         (with_where({"favourite_colour": "red"}), "segments[0].where.favourite_colour"),
         (with_where([]), "segments[0].where"),
+        ({**BASE, "members": {"path": "m.csv", "columns": {"shoe_size": "x"}}},
+         "members.columns.shoe_size"),
+        ({**BASE, "members": {"path": "m.csv", "columns": {"tier": "a b"}}},
+         "members.columns.tier"),
     ],
 )
 def test_invalid_rules_name_the_field(data: dict[str, Any], field: str) -> None:
