@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from channels.base import Message, SendResult, SendStatus
 from channels.content import DEFAULT_WECHAT, WeChatTemplate
 from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.ratelimit import RateLimiter
 from channels.receipts import ReceiptIndex, Recipient
+from channels.transport import Poster, SessionPoster
 from channels.wechat_token import TOKEN_CODES, TokenManager
 
 PERMANENT = frozenset({40003, 43004, 43019, 43101, 45015, 47003, 40130, 41028, 41029})
@@ -42,9 +44,21 @@ class WeChatConfig:
     mass_batch: int = 10_000
     mass_min: int = 2
     concurrency: int = 64
-    chunk: int = 100  # messages per rate-limit reservation
+    chunk: int = 500  # messages per rate-limit reservation
     timeout_s: float = 10.0
     retry_after_s: float = 60.0
+
+
+def _encode(payload: Any) -> bytes:
+    """JSON with Chinese kept as UTF-8 (msgspec: several times cheaper than ``json``)."""
+    return msgspec.json.encode(payload)
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"reply is not JSON: {exc}") from exc
 
 
 def classify(code: int) -> SendStatus | None:
@@ -62,27 +76,24 @@ class _WeChatBase:
     name = "wechat"
     def __init__(self, *, config: WeChatConfig, session: aiohttp.ClientSession,
                  tokens: TokenManager, receipts: ReceiptIndex | None = None,
-                 rate: RateLimiter | None = None) -> None:
+                 rate: RateLimiter | None = None, poster: Poster | None = None) -> None:
         self.config = config
+        self._poster = poster or SessionPoster(session, timeout_s=config.timeout_s)
         self.max_batch = config.mass_batch if self.name == "wechat_mass" else config.template_batch
-        self._session = session
         self._tokens = tokens
         self._receipts = receipts
         self._rate = rate
-        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
 
     async def _call(self, path: str, body: bytes) -> dict[str, Any]:
         """POST ``body``; on a token errcode refresh and retry exactly once. Raises aiohttp /
         OS errors and ``TimeoutError`` for the caller to classify."""
         token = await self._tokens.get()
         for attempt in range(2):
-            async with self._session.post(
-                    f"{self.config.base_url}{path}?access_token={token}", data=body,
-                    headers={"Content-Type": "application/json"},
-                    timeout=self._timeout) as resp:
-                if resp.status >= 500:
-                    return {"errcode": f"http_{resp.status}"}
-                payload = await resp.json(content_type=None)
+            status, raw = await self._poster.post(
+                f"{self.config.base_url}{path}?access_token={token}", body, "application/json")
+            if status >= 500:
+                return {"errcode": f"http_{status}"}
+            payload = _decode(raw)
             if not isinstance(payload, dict):
                 return {"errcode": "bad_reply"}
             if attempt == 0 and payload.get("errcode") in TOKEN_CODES:
@@ -129,40 +140,46 @@ class WeChatTemplateChannel(_WeChatBase):
         link = message.variables.get(t.url_variable)
         if link:
             payload["url"] = link
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        return _encode(payload)
 
     async def send(self, messages: Sequence[Message]) -> list[SendResult]:
         """Send ``messages``; one result per message, in order."""
-        slots = asyncio.Semaphore(self.config.concurrency)
         reached = False
+        results: list[SendResult | None] = [None] * len(messages)
 
-        async def one(message: Message) -> SendResult:
+        async def worker(indexes: Iterator[int]) -> None:
+            # A few workers share one iterator instead of one task per message: task
+            # creation would be a fifth of the per-message CPU budget.
             nonlocal reached
-            async with slots:
+            for i in indexes:
+                message = messages[i]
                 try:
                     payload = await self._call("/cgi-bin/message/template/send",
                                                self.body(message))
                 except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
                     reached = reached or isinstance(exc, TimeoutError)
-                    return _unreached(message, exc, self.config.retry_after_s)
-            reached = reached or not str(payload.get("errcode", 0)).startswith("http_")
-            return self._result(message, payload, "msgid")
+                    results[i] = _unreached(message, exc, self.config.retry_after_s)
+                    continue
+                reached = reached or not str(payload.get("errcode", 0)).startswith("http_")
+                results[i] = self._result(message, payload, "msgid")
 
-        results: list[SendResult] = []
         for start in range(0, len(messages), self.config.chunk):
-            chunk = messages[start:start + self.config.chunk]
+            stop = min(start + self.config.chunk, len(messages))
             if self._rate is not None:
-                await self._rate.acquire(len(chunk))
-            results += await asyncio.gather(*(one(m) for m in chunk))
+                await self._rate.acquire(stop - start)
+            shared = iter(range(start, stop))
+            await asyncio.gather(*(worker(shared)
+                                   for _ in range(min(self.config.concurrency, stop - start))))
         if messages and not reached:
             raise ChannelUnavailable("WeChat could not be reached (network errors or 5xx on "
                                      "every call); nothing was accepted, retry the batch")
+        done = [r for r in results if r is not None]
         if self._receipts is not None:
             await self._receipts.remember_rows([
                 (f"tpl:{int(r.provider_id) // TEMPLATE_BUCKET}", r.provider_id,
                  Recipient(m.member_id, m.campaign_id, m.coupon_code))
-                for m, r in zip(messages, results, strict=True) if r.status == "sent"])
-        return results
+                for m, r in zip(messages, done, strict=True) if r.status == "sent"])
+        return done
 
 
 class WeChatMassCardChannel(_WeChatBase):

@@ -29,6 +29,7 @@ class WeChatSettings:
     card_id: str = "pDemoCard000000000000000000"
     callback_token: str = "demo-wechat-callback-token"  # server URL token (signs event pushes)
     daily_quota: int = 100_000  # template messages per day (rises with followers)
+    requests_per_s: int = 300  # shared by all workers; no documented QPS (~100-400 seen)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class AlipaySettings:
     alipay_public_key_path: str = ""
     voucher_template_id: str = "20261101000730012345"  # alipay.marketing.voucher.send
     crowd_no: str = "CROWD_DEMO_0001"  # alipay.marketing.campaign.cash.trigger
+    requests_per_s: int = 1000  # shared by all workers
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("WECHAT_CARD_ID", "wechat.card_id", "wechat.card_id", _text),
     ("WECHAT_CALLBACK_TOKEN", "wechat.callback_token", "wechat.callback_token", _text),
     ("WECHAT_DAILY_QUOTA", "wechat.daily_quota", "wechat.daily_quota", _positive),
+    ("WECHAT_REQUESTS_PER_S", "wechat.requests_per_s", "wechat.requests_per_s", _positive),
     ("SMS_BASE_URL", "sms.base_url", "sms.base_url", _http_url),
     ("SMS_ACCESS_KEY_ID", "sms.access_key_id", "sms.access_key_id", _text),
     ("SMS_ACCESS_KEY_SECRET", "sms.access_key_secret", "sms.access_key_secret", _text),
@@ -162,6 +165,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("ALIPAY_VOUCHER_TEMPLATE_ID", "alipay.voucher_template_id", "alipay.voucher_template_id",
      _text),
     ("ALIPAY_CROWD_NO", "alipay.crowd_no", "alipay.crowd_no", _text),
+    ("ALIPAY_REQUESTS_PER_S", "alipay.requests_per_s", "alipay.requests_per_s", _positive),
 ]
 
 

@@ -53,7 +53,8 @@ class Harness:
         ports = {name: free_port() for name in ("wechat", "sms", "alipay")}
         self.env = {
             "QUANPAI_VAR": str(directory), "SMS_QUIET_HOURS": "off",
-            "WECHAT_DAILY_QUOTA": str(10**9),
+            "WECHAT_DAILY_QUOTA": str(10**9), "WECHAT_REQUESTS_PER_S": str(10**6),
+            "ALIPAY_REQUESTS_PER_S": str(10**6),
             "WECHAT_BASE_URL": f"http://127.0.0.1:{ports['wechat']}",
             "SMS_BASE_URL": f"http://127.0.0.1:{ports['sms']}/",
             "ALIPAY_BASE_URL": f"http://127.0.0.1:{ports['alipay']}/gateway.do",
