@@ -5,7 +5,9 @@ a fresh child process, three times: the target applies to the slowest run, and t
 peak RSS (interpreter and imports included) is the memory figure. ``lifetimes``'
 ``summary_data_from_transaction_data`` then runs on the same transactions, already in a
 DataFrame (its read is not timed, ours is), and its output is compared member by member with
-our BG/NBD-convention features: they must agree exactly.
+our BG/NBD-convention features: they must agree exactly. Last, the same transactions are loaded
+into chDB and the features computed there by SQL (the path for merchants whose transactions
+live in ClickHouse), timed and compared with the Parquet path.
 """
 
 from __future__ import annotations
@@ -47,12 +49,39 @@ def _child(path: Path, repeat: int) -> None:
                       "segments": segments}))
 
 
-def _ours(path: Path, repeat: int = 3) -> dict[str, Any]:
+def _chdb_child(path: Path, work: Path) -> None:
+    """Runs in a child (one chDB session per process): the same features by SQL in chDB."""
+    from infra.clickhouse import ChdbClient
+    from segmentation.features import features_frame
+    from segmentation.sources import ClickHouseTransactions, FileTransactions
+
+    client = ChdbClient(path=work)
+    client.execute("CREATE TABLE tx (member_id Int64, ts DateTime('Asia/Shanghai'), "
+                   "amount_fen Int64) ENGINE = MergeTree ORDER BY member_id")
+    client.execute(f"INSERT INTO tx SELECT member_id, toDateTime(ts), amount_fen "
+                   f"FROM file('{path.resolve()}', Parquet)")
+    start = time.perf_counter()
+    in_sql = features_frame(ClickHouseTransactions(client=client, table="tx").features())
+    seconds = time.perf_counter() - start
+    client.close()
+    from_file = features_frame(FileTransactions(path).features())
+    same = (len(in_sql) == len(from_file)) and all(
+        (in_sql[c].to_numpy() == from_file[c].to_numpy()).all()
+        for c in ("member_id", "recency_days", "frequency", "monetary_total")
+    )
+    print(json.dumps({"seconds": seconds, "same": bool(same)}))
+
+
+def _run_child(*args: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.scenarios.segmentation", str(path), str(repeat)],
+        [sys.executable, "-m", "bench.scenarios.segmentation", *args],
         check=True, capture_output=True, text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _ours(path: Path, repeat: int = 3) -> dict[str, Any]:
+    return _run_child("rfm", str(path), str(repeat))
 
 
 def _lifetimes(path: Path) -> tuple[float, int]:
@@ -92,6 +121,7 @@ def run(*, size: str) -> list[Result]:
         data = generate(members=members, seed=2026, out_dir=Path(tmp))
         ours = _ours(data.transactions)
         lifetimes_s, mismatches = _lifetimes(data.transactions)
+        chdb = _run_child("chdb", str(data.transactions), str(Path(tmp) / "chdb"))
     slowest = max(ours["times"])
     label = f"{members:,} members / {data.transaction_count:,} tx"
     return [
@@ -106,8 +136,15 @@ def run(*, size: str) -> list[Result]:
                "x", target=10.0 if size == "full" else None, better="higher"),
         Result(NAME, "members whose BG/NBD features differ from lifetimes", mismatches,
                "members", target=0, better="lower"),
+        Result(NAME, "same features by SQL GROUP BY in chDB (rows fetched to numpy)",
+               chdb["seconds"], "s"),
+        Result(NAME, "chDB features equal the Parquet path", 1.0 if chdb["same"] else 0.0,
+               "bool", target=1.0, better="higher"),
     ]
 
 
 if __name__ == "__main__":
-    _child(Path(sys.argv[1]), int(sys.argv[2]))
+    if sys.argv[1] == "chdb":
+        _chdb_child(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        _child(Path(sys.argv[2]), int(sys.argv[3]))

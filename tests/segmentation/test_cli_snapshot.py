@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from dispatcher.cli import main
+from infra.clickhouse import ClickHouse
+from infra.clickhouse_server import ClickHouseServer
 from segmentation.errors import InvalidInput
 from segmentation.rfm import rfm_scores
 from segmentation.segments import EIGHT_CLASSES
@@ -167,3 +169,34 @@ def test_snapshot_of_one_segment_and_bad_rules(data: Path, tmp_path: Path,
     assert err.strip().splitlines() == [
         "quanpai: segments[0].where.tier: 'diamond' is not a tier (normal, silver, gold, platinum)"
     ]
+
+
+def test_rfm_command_from_a_clickhouse_table(
+    clickhouse_server: ClickHouseServer, clickhouse_driver: ClickHouse, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tx = pd.DataFrame({
+        "member_id": [1, 1, 2, 3, 3, 3],
+        "ts": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 20:00", "2026-01-03 09:00",
+                              "2026-01-02 09:00", "2026-01-04 09:00", "2026-01-05 09:00"])
+        .tz_localize("Asia/Shanghai"),
+        "amount_fen": [100, 200, 300, 0, 50, 50],
+    })
+    clickhouse_driver.execute("CREATE TABLE sales (member_id UInt64, ts DateTime('UTC'), "
+                              "amount_fen Int64) ENGINE = MergeTree() ORDER BY member_id")
+    clickhouse_driver.insert("sales", ["member_id", "ts", "amount_fen"],
+                             [(int(m), t.to_pydatetime(), int(a))
+                              for m, t, a in tx.itertuples(index=False)])
+    monkeypatch.setenv("CLICKHOUSE_URL", clickhouse_server.url.rsplit("/", 1)[0] + "/t")
+    out = tmp_path / "scores.csv"
+    code, _, _ = run(capsys, "segment", "rfm", "--clickhouse-table", "sales", "--bins", "3",
+                     "--out", str(out))
+    assert code == 0
+    written = pd.read_csv(out, dtype={"rfm_code": str})
+    want = rfm_scores(tx, bins=3)
+    assert list(written.columns) == RFM_COLUMNS
+    for column in RFM_COLUMNS:
+        assert [str(v) for v in written[column]] == [str(v) for v in want[column]], column
+    code, _, err = run(capsys, "segment", "rfm", "--clickhouse-table", "sales; DROP TABLE sales",
+                       "--out", str(out))
+    assert code == 2 and "table" in err
