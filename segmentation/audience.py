@@ -48,9 +48,11 @@ class Evaluation:
     clustering: Clustering | None
 
     def counts(self) -> dict[str, int]:
+        """Members per rule segment, in rules-file order."""
         return {name: int(mask.sum()) for name, mask in self.masks.items()}
 
     def members_of(self, segment: str) -> pd.DataFrame:
+        """The audience rows of one rule segment."""
         if segment not in self.masks:
             raise InvalidInput("segment", f"{segment!r} is not in the rules "
                                f"({', '.join(self.masks)})")

@@ -30,6 +30,7 @@ RFM_COLUMNS = ["member_id", "recency_days", "frequency", "monetary_total", "mone
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``segment rfm|preview|snapshot`` to the ``quanpai`` parser."""
     parser = sub.add_parser("segment", help="RFM scores, segment previews and snapshots")
     actions = parser.add_subparsers(dest="segment_command", required=True, metavar="ACTION")
 
@@ -102,6 +103,7 @@ def _write_table(frame: pd.DataFrame, out: Path) -> None:
 
 
 def run_rfm(args: argparse.Namespace, settings: Settings) -> int:
+    """Score a transactions file or ClickHouse table and write one row per member."""
     from zoneinfo import ZoneInfo
 
     from segmentation.features import MemberFeatures
@@ -178,6 +180,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> Evaluation:
 
 
 def run_preview(args: argparse.Namespace, settings: Settings) -> int:
+    """Print counts and a masked sample per rule segment, and write the chart."""
     from segmentation.preview import render_text, summarize, write_chart
 
     sample = _int(args.sample, "--sample", range(0, 1001))
@@ -191,6 +194,7 @@ def run_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    """Evaluate the rules and freeze the members into a new snapshot directory."""
     from segmentation.snapshot import take_snapshot, write_snapshot
 
     evaluation = _evaluate(args, settings)

@@ -53,6 +53,7 @@ class Clustering:
     silhouette: float | None  # on the sample, when k was chosen by silhouette
 
     def label_of(self, number: int) -> str:
+        """The English label of cluster ``number``."""
         return self.clusters[number].label
 
 

@@ -50,6 +50,8 @@ FIELDS = (*NAMED, *SCORES, *NUMERIC, *OTHER)
 
 @dataclass(frozen=True)
 class Leaf:
+    """One test on one field; ``path`` is where it was written, for errors."""
+
     field: str
     value: Any
     path: str
@@ -57,16 +59,22 @@ class Leaf:
 
 @dataclass(frozen=True)
 class AllOf:
+    """Every item holds."""
+
     items: tuple[Condition, ...]
 
 
 @dataclass(frozen=True)
 class AnyOf:
+    """At least one item holds."""
+
     items: tuple[Condition, ...]
 
 
 @dataclass(frozen=True)
 class Not:
+    """The item does not hold."""
+
     item: Condition
 
 

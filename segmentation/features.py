@@ -43,10 +43,12 @@ class MemberFeatures:
 
     @property
     def recency_days(self) -> IntArray:
+        """Days from the last purchase day to the as-of day."""
         return (self.as_of_day - self.last_day).astype(np.int64)
 
     @property
     def monetary_avg(self) -> FloatArray:
+        """Mean spend per purchase day (fen, fractional)."""
         return self.monetary_total / self.frequency
 
     def __len__(self) -> int:

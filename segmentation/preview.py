@@ -39,6 +39,8 @@ def mask_openid(openid: object) -> str:
 
 @dataclass(frozen=True)
 class PreviewSummary:
+    """What the preview shows: counts, RFM segment sizes, masked samples, the fingerprint."""
+
     counts: dict[str, int]
     names_zh: dict[str, str]
     rfm_counts: pd.Series
@@ -50,7 +52,7 @@ def summarize(evaluation: Evaluation, *, sample: int = 5, seed: int = 0) -> Prev
     """Counts per rule segment, RFM segment sizes, and a masked random sample per segment."""
     frame = evaluation.frame
     samples = {}
-    for name, mask in evaluation.masks.items():
+    for name, mask in evaluation.masks.items() if sample > 0 else ():
         chosen = frame[mask]
         picked = chosen.sample(n=min(sample, len(chosen)), random_state=seed)
         columns = [c for c in SAMPLE_COLUMNS if c in picked.columns]
@@ -83,6 +85,15 @@ def render_text(evaluation: Evaluation, summary: PreviewSummary) -> str:
     lines += ["", "RFM segments (all buyers):"]
     for name, count in summary.rfm_counts.items():
         lines.append(f"  {name}: {int(count):,}")
+    clustering = evaluation.clustering
+    if clustering is not None:
+        chosen = ("" if clustering.silhouette is None
+                  else f", chosen by silhouette {clustering.silhouette:.2f}")
+        lines += ["", f"clusters (k={clustering.k}{chosen}):"]
+        for c in clustering.clusters:
+            lines.append(f"  {c.number}: {c.label} ({c.label_zh}): {c.size:,} members, "
+                         f"mean {c.recency_days:,.0f} days since last purchase, "
+                         f"{c.frequency:,.1f} purchase days, {c.monetary_total / 100:,.0f} yuan")
     for name, shown in summary.samples.items():
         lines += ["", f"sample of {name}:"]
         lines.append(shown.to_string(index=False) if len(shown) else "  (empty)")

@@ -62,12 +62,16 @@ class DataLocation:
 
 @dataclass(frozen=True)
 class ClusterSpec:
+    """The clusters: section: k (None = by silhouette) and the seed."""
+
     k: int | None  # None: chosen by silhouette
     seed: int
 
 
 @dataclass(frozen=True)
 class SegmentRule:
+    """One named segment of the rules file and its condition tree."""
+
     name: str
     name_zh: str
     where: Condition

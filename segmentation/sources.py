@@ -51,7 +51,9 @@ class SegmentSource(Protocol):
     """Where a segment's transactions live: anything that reduces them to per-member features."""
 
     def features(self, *, as_of: dt.date | None = None,
-                 first_day_spend: bool = False) -> MemberFeatures: ...
+                 first_day_spend: bool = False) -> MemberFeatures:
+        """Per-member features as of ``as_of`` (default: the last transaction day)."""
+        ...
 
 
 def _file_format(path: Path) -> str:
