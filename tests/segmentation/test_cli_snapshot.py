@@ -85,6 +85,24 @@ def test_rfm_command_parquet_yuan_csv_and_eight_classes(data: Path, tmp_path: Pa
     assert set(written.segment_zh) <= {names[1] for names in EIGHT_CLASSES.values()}
 
 
+def test_rfm_command_with_an_operators_segment_map(data: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    segment_map = tmp_path / "map.yaml"
+    segment_map.write_text("bins: 3\nsegments:\n  - {name: Active, name_zh: 活跃, r: 3}\n"
+                           "rest: {name: Others, name_zh: 其他}\n", encoding="utf-8")
+    out = tmp_path / "s.csv"
+    code, _, _ = run(capsys, "segment", "rfm", "--transactions", str(data / "transactions.parquet"),
+                     "--bins", "3", "--map", str(segment_map), "--with-zh", "--out", str(out))
+    assert code == 0
+    written = pd.read_csv(out)
+    assert ((written.segment == "Active") == (written.r_score == 3)).all()
+    assert set(written.segment_zh) == {"活跃", "其他"}
+    code, _, err = run(capsys, "segment", "rfm", "--transactions",
+                       str(data / "transactions.parquet"), "--map", str(segment_map),
+                       "--out", str(out))
+    assert code == 2 and "bins" in err
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
