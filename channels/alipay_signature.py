@@ -28,17 +28,19 @@ def sign_content(params: Mapping[str, str], *, exclude: tuple[str, ...] = ("sign
                     if k not in exclude and params[k] != "")
 
 
+_PKCS1 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
+
 def rsa2_sign(key: PrivateKey, content: str) -> str:
-    return base64.b64encode(key.sign(content.encode(), padding.PKCS1v15(),
-                                     hashes.SHA256())).decode()
+    return base64.b64encode(key.sign(content.encode(), _PKCS1, _SHA256)).decode()
 
 
 def rsa2_verify(key: PublicKey, content: str | bytes, signature: str) -> bool:
     """True when ``signature`` (base64) is a valid SHA256withRSA signature of ``content``."""
     data = content.encode() if isinstance(content, str) else content
     try:
-        key.verify(base64.b64decode(signature, validate=True), data, padding.PKCS1v15(),
-                   hashes.SHA256())
+        key.verify(base64.b64decode(signature, validate=True), data, _PKCS1, _SHA256)
     except (InvalidSignature, binascii.Error, ValueError):
         return False
     return True
@@ -51,8 +53,16 @@ def response_key(method: str) -> str:
 def split_response(body: str, method: str) -> tuple[str, str]:
     """(raw ``*_response`` JSON text, ``sign``) from a gateway reply, without re-serialising.
 
-    The value is found by matching braces from its first ``{``, skipping string contents, so it
-    is the exact substring that was signed. Raises ``ValueError`` when the shape is wrong."""
+    The gateway's shape is ``{"<m>_response":{...},"sign":"..."}``: the object runs from the
+    first ``{`` after the key to the ``}`` before the last ``,"sign":"`` (what the official SDK
+    does). Any other layout is handled by matching braces, skipping string contents. Raises
+    ``ValueError`` when the shape is wrong."""
+    head = f'{{"{response_key(method)}":'
+    tail = body.rfind('},"sign":"')
+    if body.startswith(head) and tail > 0 and body.endswith('"}'):
+        sign = body[tail + 10:-2]
+        if '"' not in sign and "\\" not in sign:
+            return body[len(head):tail + 1], sign
     for key in (response_key(method), "error_response"):
         marker = f'"{key}":'
         at = body.find(marker)

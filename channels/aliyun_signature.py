@@ -21,8 +21,9 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 # ASCII fast path: one C-level ``str.translate`` instead of a Python loop over the bytes
-# (a 1,000-number PhoneNumbers value is 12 KB and is encoded twice per request).
-_ASCII_TABLE = {c: f"%{c:02X}" for c in range(128) if c not in _UNRESERVED}
+# (a 1,000-number PhoneNumbers value is 12 KB and is encoded twice per request). A list
+# table is about three times faster to look up than a dict one.
+_ASCII_TABLE = [chr(c) if c in _UNRESERVED else f"%{c:02X}" for c in range(128)]
 
 
 def percent_encode(value: str) -> str:

@@ -93,9 +93,10 @@ def build_channels(settings: Settings, *, session: aiohttp.ClientSession,
                                  voucher_template_id=a.voucher_template_id, crowd_no=a.crowd_no)
     alipay_rate = RateLimiter(redis=redis, name=f"alipay:{a.app_id}", rate=a.requests_per_s)
     voucher = AlipayVoucherChannel(config=alipay_config, keys=keys, session=session,
-                                   rate=alipay_rate,
+                                   rate=alipay_rate, poster=lean,
                                    receipts=ReceiptIndex(redis=redis, channel="alipay"))
-    cash = AlipayCashChannel(config=alipay_config, keys=keys, session=session, rate=alipay_rate)
+    cash = AlipayCashChannel(config=alipay_config, keys=keys, session=session, rate=alipay_rate,
+                             poster=lean)
     quota = DailyQuota(redis=redis, name=f"wechat:{w.appid}", limit=w.daily_quota, tz=tz)
     return {
         "sms": LimitedChannel(sms, quiet=quiet, per_address=per_number, frequency=cap, tz=tz),
