@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--timeout-share", type=float, default=0.0, help="share left hanging")
     parser.add_argument("--quota-share", type=float, default=0.0,
                         help="share answered with the provider's quota error")
+    parser.add_argument("--system-error-share", type=float, default=0.0,
+                        help="share answered with the provider's 'system busy' error")
     parser.add_argument("--unsubscribed-share", type=float, default=0.0,
                         help="share of WeChat/Alipay users that cannot be reached")
     parser.add_argument("--invalid-share", type=float, default=0.0,
@@ -44,7 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def faults_from(args: argparse.Namespace) -> Faults:
     """Validated fault options (exit 2 naming the option when a share is outside [0, 1])."""
     shares = {"--error-share": args.error_share, "--timeout-share": args.timeout_share,
-              "--quota-share": args.quota_share, "--unsubscribed-share": args.unsubscribed_share,
+              "--quota-share": args.quota_share,
+              "--system-error-share": args.system_error_share,
+              "--unsubscribed-share": args.unsubscribed_share,
               "--invalid-share": args.invalid_share, "--duplicate-share": args.duplicate_share}
     for option, value in shares.items():
         if not 0.0 <= value <= 1.0:
@@ -56,6 +60,7 @@ def faults_from(args: argparse.Namespace) -> Faults:
             raise UsageError(f"--{option.replace('_', '-')} must be a port between 0 and 65535")
     return Faults(latency_ms=args.latency_ms, error_share=args.error_share,
                   timeout_share=args.timeout_share, quota_share=args.quota_share,
+                  system_error_share=args.system_error_share,
                   unsubscribed_share=args.unsubscribed_share, invalid_share=args.invalid_share,
                   duplicate_callback_share=args.duplicate_share, seed=args.seed)
 

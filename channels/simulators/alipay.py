@@ -110,6 +110,9 @@ class AlipaySimulator:
         if not isinstance(biz, dict):
             return self._reply(method, _error("40002", "Invalid Arguments",
                                               "isv.invalid-biz-content"), app)
+        if app[RANDOM].random() < app[FAULTS].system_error_share:
+            return self._reply(method, _error("20000", "Service Currently Unavailable",
+                                              "isp.unknow-error", "系统繁忙"), app)
         result = self._voucher(biz, app) if method == VOUCHER else self._cash(biz, app)
         return self._reply(method, result, app)
 

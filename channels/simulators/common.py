@@ -32,6 +32,7 @@ class Faults:
     timeout_share: float = 0.0  # hold the request for ``timeout_hold_s`` (the client times out)
     timeout_hold_s: float = 30.0
     quota_share: float = 0.0  # answer the provider's quota error
+    system_error_share: float = 0.0  # "system busy": WeChat -1, isp.SYSTEM_ERROR, Alipay 20000
     unsubscribed_share: float = 0.0  # WeChat: 43004; Alipay: user does not exist
     invalid_share: float = 0.0  # SMS: accepted but the receipt says undeliverable
     duplicate_callback_share: float = 0.0  # push a receipt twice (at-least-once delivery)

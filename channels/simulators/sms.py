@@ -181,7 +181,10 @@ class SmsSimulator:
                 checked[key] = self._check_params(template, value)
             if checked[key]:
                 return fail(str(checked[key]), "模板变量不合法")
-        if app[RANDOM].random() < app[FAULTS].quota_share:
+        draw, faults = app[RANDOM].random(), app[FAULTS]
+        if draw < faults.system_error_share:
+            return fail("isp.SYSTEM_ERROR", "系统错误")
+        if draw < faults.system_error_share + faults.quota_share:
             return fail("isv.DAY_LIMIT_CONTROL", "触发日发送限额")
         if self._over_limit(signs[0], template, phones):
             return fail("isv.BUSINESS_LIMIT_CONTROL",

@@ -188,7 +188,10 @@ class WeChatSimulator:
             if seen and now - seen[1] < self.config.client_msg_id_window_s:
                 stats.add("template_deduplicated")
                 return {"errcode": 0, "errmsg": "ok", "msgid": seen[0]}
-        if app[RANDOM].random() < faults.quota_share:
+        draw = app[RANDOM].random()
+        if draw < faults.system_error_share:
+            return err(-1)
+        if draw < faults.system_error_share + faults.quota_share:
             return err(45009)
         if self._count("template") > self.config.template_daily:
             return err(45009)

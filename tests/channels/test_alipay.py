@@ -227,3 +227,19 @@ def test_official_sdk_client_talks_to_the_simulator() -> None:
             assert json.loads(content)["code"] == "10000"
             assert (await sim_stats(session, url))["counts"]["vouchers_sent"] == 1
     run(scenario)
+
+
+def test_busy_gateway_is_retryable_and_reply_layouts_split_alike() -> None:
+    async def scenario() -> None:
+        async with gateway(faults=Faults(system_error_share=1.0)) as (url, session):
+            result = (await AlipayVoucherChannel(config=config(url), keys=keys(),
+                                                 session=session).send([msg(1)]))[0]
+            assert (result.status, result.code) == ("failed_retryable", "isp.unknow-error")
+    run(scenario)
+    k = keys()
+    assert k.alipay_private is not None
+    text = signed_response(sim.VOUCHER, {"code": "10000", "voucher_id": "7"}, k.alipay_private)
+    raw, sign = split_response(text, sim.VOUCHER)
+    reordered = json.dumps({"sign": sign}) [:-1] + f', "{sim.VOUCHER.replace(".", "_")}' \
+        f'_response": {raw}}}'
+    assert split_response(reordered, sim.VOUCHER) == (raw, sign)

@@ -203,3 +203,22 @@ def test_signed_form_body_is_the_signed_query() -> None:
     decoded = dict(parse_qsl(body, keep_blank_values=True))
     assert decoded["Signature"] == aliyun_signature.sign("POST", params, SECRET)
     assert {k: v for k, v in decoded.items() if k != "Signature"} == params
+
+
+def test_system_error_and_stale_timestamp_are_retryable() -> None:
+    async def scenario() -> None:
+        app = sim.make_app(sim_config(faults=Faults(system_error_share=1.0)))
+        async with serving(app) as url, aiohttp.ClientSession() as s:
+            results = await AliyunSmsChannel(config=client_config(url), session=s).send(
+                [msg(1), msg(2)])
+            assert {(r.status, r.code) for r in results} == {
+                ("failed_retryable", "isp.SYSTEM_ERROR")}
+        # A clock the gateway cannot accept: one fresh retry, then reported as retryable.
+        async with serving(sim.make_app(sim_config(timestamp_window_s=-1))) as url, \
+                aiohttp.ClientSession() as s:
+            results = await AliyunSmsChannel(config=client_config(url), session=s).send(
+                [msg(1)])
+            assert (results[0].status, results[0].code) == (
+                "failed_retryable", "InvalidTimeStamp.Expired")
+            assert (await sim_stats(s, url))["errors"]["InvalidTimeStamp.Expired"] == 2
+    run(scenario)

@@ -181,3 +181,13 @@ def test_mass_send_card_with_clientmsgid(redis_url: str) -> None:
             stats = await sim_stats(w.session, w.url)
             assert stats["counts"]["mass_filtered"] == 5
     run(scenario)
+
+
+def test_system_error_is_retried_later_and_plain_token_api_works(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with world(redis_url, faults=Faults(system_error_share=1.0)) as w:
+            results = await w.template(tokens=w.tokens(use_stable_token=False)).send([msg(1)])
+            assert (results[0].status, results[0].code) == ("failed_retryable", "-1")
+            assert results[0].retry_at is not None
+            assert await w.issued() == 1  # through /cgi-bin/token
+    run(scenario)
