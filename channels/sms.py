@@ -220,8 +220,10 @@ class AliyunSmsChannel:
             return True
         status_name = classify(code)
         if status_name == "config":
-            raise ChannelConfigError(f"Aliyun SMS refused the account setup: {code} "
-                                     f"({payload.get('Message', '')}); check the SMS settings")
+            # The provider's Message can quote the request (phone numbers): only the code.
+            raise ChannelConfigError(f"Aliyun SMS refused the account setup: {code}; check "
+                                     "SMS_ACCESS_KEY_ID/SECRET, SMS_SIGN_NAME and "
+                                     "SMS_TEMPLATE_CODE")
         delay = (self.config.business_limit_retry_s if code == "isv.BUSINESS_LIMIT_CONTROL"
                  else self.config.retry_after_s)
         for i in request.indexes:

@@ -191,3 +191,23 @@ def test_system_error_is_retried_later_and_plain_token_api_works(redis_url: str)
             assert results[0].retry_at is not None
             assert await w.issued() == 1  # through /cgi-bin/token
     run(scenario)
+
+
+def test_token_expiring_while_a_batch_is_in_flight(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with world(redis_url, faults=Faults(latency_ms=5)) as w:
+            channel = w.template(concurrency=4)
+
+            async def expire_soon() -> None:
+                await asyncio.sleep(0.05)
+                async with w.session.post(w.url + "/_sim/expire_tokens") as resp:
+                    assert resp.status == 200
+
+            results, _ = await asyncio.gather(channel.send([msg(i) for i in range(120)]),
+                                              expire_soon())
+            assert {r.status for r in results} == {"sent"}
+            assert await w.issued() == 2
+            stats = await sim_stats(w.session, w.url)
+            assert 1 <= stats["errors"]["42001"] <= 4  # only the calls in flight at expiry
+            assert stats["counts"]["template_sent"] == 120
+    run(scenario)
