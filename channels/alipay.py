@@ -137,7 +137,6 @@ class _AlipayBase:
 
     def _classify(self, message: Message, payload: dict[str, Any]) -> SendResult:
         code, sub_code = str(payload.get("code", "")), str(payload.get("sub_code", ""))
-        retry = datetime.now(UTC) + timedelta(seconds=self.config.retry_after_s)
         if code == "10000":
             if payload.get("trigger_result") == "false":
                 return SendResult(message.member_id, "failed_permanent", code="trigger_false")
@@ -145,8 +144,7 @@ class _AlipayBase:
                               provider_id=str(payload.get(self.id_field, "")))
         reported = sub_code or code
         if code == "20000" or sub_code in self.config.retry_sub_codes:
-            return SendResult(message.member_id, "failed_retryable", code=reported,
-                              retry_at=retry)
+            return self._retry(message, reported)
         if code in ("20001", "40001", "40002", "40006") or \
                 sub_code in self.config.config_sub_codes:
             raise ChannelConfigError(f"Alipay refused the request setup: {code}/{sub_code}; "
@@ -166,15 +164,13 @@ class _AlipayBase:
             return self._retry(message, "network"), False
         if status >= 500:
             return self._retry(message, f"http_{status}"), False
-        retry = datetime.now(UTC) + timedelta(seconds=self.config.retry_after_s)
         try:
             payload = self.parse(raw.decode())
         except ValueError:
             payload = None
         if payload is None:
             # Unsigned or forged reply: do not believe it; out_biz_no makes the retry safe.
-            return SendResult(message.member_id, "failed_retryable",
-                              code="response_sign_invalid", retry_at=retry), True
+            return self._retry(message, "response_sign_invalid"), True
         return self._classify(message, payload), True
 
     def _retry(self, message: Message, code: str) -> SendResult:

@@ -11,6 +11,7 @@ request still completes. Errors are ``OSError`` (connect, reset) and ``TimeoutEr
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections import deque
 from typing import Protocol, cast
@@ -37,6 +38,11 @@ class SessionPoster:
         async with self._session.post(url, data=body, timeout=self._timeout,
                                       headers={"Content-Type": content_type}) as resp:
             return resp.status, await resp.read()
+
+
+_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+_CLOSE = re.compile(rb"\r\nconnection:[ \t]*close", re.IGNORECASE)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked", re.IGNORECASE)
 
 
 class _Connection(asyncio.Protocol):
@@ -80,23 +86,21 @@ class _Connection(asyncio.Protocol):
         head_end = buf.find(b"\r\n\r\n")
         if head_end < 0:
             return None
-        head = bytes(buf[:head_end]).decode("latin-1").split("\r\n")
-        status = int(head[0].split(" ", 2)[1])
-        headers = {}
-        for line in head[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip().lower()
-        if headers.get("connection") == "close" or head[0].startswith("HTTP/1.0"):
+        # Three regular expressions over the head cost less than splitting it into a dict.
+        head = bytes(buf[:head_end + 2])
+        status = int(head[9:12])
+        if _CLOSE.search(head) or head.startswith(b"HTTP/1.0"):
             self.reusable = False
         start = head_end + 4
-        if "content-length" in headers:
-            end = start + int(headers["content-length"])
+        length = _LENGTH.search(head)
+        if length is not None:
+            end = start + int(length.group(1))
             if len(buf) < end:
                 return None
             if len(buf) > end:
                 self.reusable = False
             return status, bytes(buf[start:end])
-        if headers.get("transfer-encoding") == "chunked":
+        if _CHUNKED.search(head):
             body, pos = bytearray(), start
             while True:
                 line_end = buf.find(b"\r\n", pos)
