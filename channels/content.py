@@ -1,7 +1,8 @@
 """Message templates per channel, filled from a member's variables, and the checks a campaign's
 content must pass when the campaign is created (not when a million sends are under way).
 
-Variables are strings named ``name`` (member), ``coupon`` (title), ``value`` (e.g. ``20元``),
+Variables are strings named ``name`` (member), ``coupon`` (title), ``code`` (the coupon code),
+``value`` (e.g. ``20元``),
 ``expiry`` (``2026-12-31``), ``store``, ``link`` (deep link) and ``value_fen`` (integer fen as
 text, for Alipay cash amounts). WeChat keyword limits follow
 spec §1.4 (thing ≤ 20 characters, character_string ≤ 32, number ≤ 32 digits ...); SMS limits
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from channels.errors import ContentError
 
-VARIABLES = ("name", "coupon", "value", "expiry", "store", "link", "value_fen")
+VARIABLES = ("name", "coupon", "code", "value", "expiry", "store", "link", "value_fen")
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)
 _TIME = re.compile(r"^\d{4}[-年/]\d{1,2}[-月/]\d{1,2}日?( \d{1,2}:\d{2}(:\d{2})?)?$")
@@ -75,10 +76,12 @@ DEFAULT_SMS = SmsTemplate(
     code="SMS_100000001",
     text="${name}您好，您的${coupon}已到账，${expiry}前到${store}使用有效。回T退订",
 )
+# 券到账通知: coupon, its code, valid until, member. Only variables every campaign has, so the
+# default template never fails a member for a value the campaign did not set.
 DEFAULT_WECHAT = WeChatTemplate(
     template_id="TPL_COUPON_ISSUED",
-    keywords={"thing1": ("thing", "coupon"), "amount2": ("amount", "value"),
-              "time3": ("time", "expiry"), "thing4": ("thing", "store")},
+    keywords={"thing1": ("thing", "coupon"), "character_string2": ("character_string", "code"),
+              "time3": ("time", "expiry"), "thing4": ("thing", "name")},
 )
 
 

@@ -10,7 +10,8 @@ from channels.base import Message
 
 SIZES = {"quick": 10_000, "full": 100_000}  # full = one account's default daily quota
 MASS_SIZES = {"quick": 20_000, "full": 200_000}
-VARIABLES = {"name": "会员", "coupon": "满100减20券", "value": "20元", "expiry": "2026-12-31",
+VARIABLES = {"name": "会员", "coupon": "满100减20券", "code": "QP7K2M9X4B6N8R3T",
+             "value": "20元", "expiry": "2026-12-31",
              "store": "南京西路店", "link": "https://m.example.cn/c/1"}
 
 

@@ -18,7 +18,8 @@ from infra.errors import SettingsError
 from infra.settings import Settings
 from tests.channels.support import run, serving, sim_stats
 
-VARS = {"name": "赵六", "coupon": "满200减50券", "value": "50元", "expiry": "2026-12-31",
+VARS = {"name": "赵六", "coupon": "满200减50券", "code": "QP7K2M9X4B6N8R3T", "value": "50元",
+        "expiry": "2026-12-31",
         "store": "静安店"}
 
 

@@ -20,7 +20,8 @@ from channels.wechat_token import TokenConfig, TokenManager
 from tests.channels.support import run, serving, sim_stats
 
 APPID, SECRET, CARD = "wxtest000000001", "test-secret", "pCard0001"
-VARS = {"name": "王五", "coupon": "满100减20券", "value": "20元", "expiry": "2026-12-31",
+VARS = {"name": "王五", "coupon": "满100减20券", "value": "20元", "code": "QP7K2M9X4B6N8R3T",
+        "expiry": "2026-12-31",
         "store": "徐家汇店", "link": "https://m.example.cn/c/1"}
 
 
@@ -123,7 +124,7 @@ def test_error_classes_on_codes(redis_url: str) -> None:
     async def scenario() -> None:
         async with world(redis_url, per_openid_per_minute=1) as w:
             channel = w.template()
-            too_long = msg(1, store="上海市徐汇区漕溪北路某某购物中心一楼南门旗舰店")
+            too_long = msg(1, coupon="上海市徐汇区漕溪北路某某购物中心旗舰店满100减20券")
             first, second, bad = await channel.send([msg(2), msg(2, name="x"), too_long])
             assert first.status == "sent"
             # Same openid and client_msg_id within 10 minutes: one message, the same msgid.
