@@ -52,12 +52,15 @@ class CallbackReceiver:
                      ts=ts or datetime.now(UTC))
 
     async def sms_reports(self, reports: Sequence[dict[str, Any]]) -> list[Event]:
-        by_biz: dict[str, list[dict[str, Any]]] = {}
+        # The client indexes a request under its OutId (known before the answer, so it also
+        # covers requests whose answer timed out); BizId only for reports without one.
+        by_request: dict[str, list[dict[str, Any]]] = {}
         for report in reports:
-            by_biz.setdefault(str(report["biz_id"]), []).append(report)
+            key = str(report.get("out_id") or report["biz_id"])
+            by_request.setdefault(key, []).append(report)
         events = []
-        for biz_id, items in by_biz.items():
-            found = await self.sms_index.take(biz_id, [str(r["phone_number"]) for r in items])
+        for key, items in by_request.items():
+            found = await self.sms_index.take(key, [str(r["phone_number"]) for r in items])
             for report, who in zip(items, found, strict=True):
                 if who is None:
                     continue  # a repeated receipt, or one for a send we never made

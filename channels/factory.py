@@ -16,7 +16,7 @@ from channels.content import DEFAULT_WECHAT
 from channels.policy import LimitedChannel
 from channels.ratelimit import DailyQuota, FrequencyCap, QuietHours, RateLimiter, RollingLimit
 from channels.receipts import ReceiptIndex
-from channels.sms import AliyunSmsChannel, SmsConfig
+from channels.sms import AliyunSmsChannel, SmsConfig, TimeoutLedger
 from channels.transport import LeanPoster
 from channels.wechat import WeChatConfig, WeChatMassCardChannel, WeChatTemplateChannel
 from channels.wechat_token import TokenConfig, TokenManager
@@ -78,7 +78,7 @@ def build_channels(settings: Settings, *, session: aiohttp.ClientSession,
     wechat_receipts = ReceiptIndex(redis=redis, channel="wechat")
     sms = AliyunSmsChannel(
         config=sms_config(settings), session=session,
-        receipts=ReceiptIndex(redis=redis, channel="sms"),
+        receipts=ReceiptIndex(redis=redis, channel="sms"), timeouts=TimeoutLedger(redis=redis),
         rate=RateLimiter(redis=redis, name=f"sms:{s.access_key_id}", rate=SMS_REQUESTS_PER_S))
     per_number = RollingLimit(redis=redis, name=f"sms:{s.sign_name}:{s.template_code}",
                               limit=s.per_number_daily) if s.per_number_daily else None

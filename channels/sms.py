@@ -10,6 +10,7 @@ it before doing anything (stale timestamp or reused nonce).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import redis.asyncio
 
 from channels import aliyun_signature
 from channels.base import Message, SendResult
@@ -55,6 +57,24 @@ class _Request:
     params: dict[str, str]
 
 
+class TimeoutLedger:
+    """OutIds whose SendSms timed out (``ch:sms:timeout:<OutId>``, kept two days), shared by
+    all workers so whichever retries the batch asks QuerySendDetails before resending."""
+
+    def __init__(self, *, redis: redis.asyncio.Redis, ttl_s: int = 2 * 86_400) -> None:
+        self._redis = redis
+        self._ttl_s = ttl_s
+
+    async def mark(self, out_id: str) -> None:
+        await self._redis.set(f"ch:sms:timeout:{out_id}", 1, ex=self._ttl_s)
+
+    async def seen(self, out_id: str) -> bool:
+        return bool(await self._redis.exists(f"ch:sms:timeout:{out_id}"))
+
+    async def clear(self, out_id: str) -> None:
+        await self._redis.delete(f"ch:sms:timeout:{out_id}")
+
+
 def normalize_phone(address: str) -> str | None:
     """The bare 11-digit mainland number, or None when ``address`` is not one."""
     match = PHONE.match(address)
@@ -72,9 +92,11 @@ class AliyunSmsChannel:
 
     def __init__(self, *, config: SmsConfig, session: aiohttp.ClientSession,
                  receipts: ReceiptIndex | None = None,
-                 rate: RateLimiter | None = None) -> None:
+                 rate: RateLimiter | None = None,
+                 timeouts: TimeoutLedger | None = None) -> None:
         self.config = config
         self._rate = rate
+        self._timeouts = timeouts
         self.max_batch = config.max_numbers
         self._session = session
         self._receipts = receipts
@@ -113,10 +135,13 @@ class AliyunSmsChannel:
         return requests, refused
 
     def _out_id(self, messages: Sequence[Message], indexes: Sequence[int]) -> str:
-        # One OutId per request; stable for the same group so receipts and QuerySendDetails
-        # lookups can name it. Aliyun allows < 256 characters.
-        first = messages[indexes[0]].idempotency_key
-        return first[:200] if len(indexes) == 1 else f"{first[:180]}+{len(indexes)}"
+        # One OutId per request, the same whenever the same members are sent together, so a
+        # retried request is recognised in QuerySendDetails and receipts name the request.
+        # Aliyun allows < 256 characters.
+        if len(indexes) == 1:
+            return messages[indexes[0]].idempotency_key[:200]
+        keys = "\n".join(messages[i].idempotency_key for i in indexes)
+        return "qp" + hashlib.sha1(keys.encode()).hexdigest()
 
     def _send_sms(self, messages: Sequence[Message], indexes: Sequence[int],
                   phones: dict[int, str]) -> _Request:
@@ -185,12 +210,30 @@ class AliyunSmsChannel:
                    results: list[SendResult | None], *, may_split: bool) -> bool:
         """Send one request and fill ``results``; True when the provider was reached."""
         now = datetime.now(UTC)
+        out_id = request.params["OutId"]
+        if self._receipts is not None:
+            # Recorded before sending, under OutId: a receipt for a request whose answer was
+            # lost (timeout) still finds its members.
+            pack = self._receipts.pack
+            await self._receipts.remember_packed({out_id: "".join([
+                pack(phone, messages[i].member_id, messages[i].campaign_id,
+                     messages[i].coupon_code)
+                for i, phone in zip(request.indexes, request.phones, strict=True)])})
+        if self._timeouts is not None and await self._timeouts.seen(out_id) \
+                and await self._went_out(request):
+            # SendSms is not idempotent: an earlier attempt that timed out was delivered.
+            for i in request.indexes:
+                results[i] = SendResult(messages[i].member_id, "sent", provider_id=out_id)
+            await self._timeouts.clear(out_id)
+            return True
         try:
             status, payload = await self._post(request)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            # A timeout may hide a send that went through: callers check receipts (OutId)
-            # before resending; the code says which it was.
+            # A timeout may hide a send that went through: the OutId is noted so the retry
+            # asks QuerySendDetails first; the code says which it was.
             code = "timeout" if isinstance(exc, asyncio.TimeoutError) else "network"
+            if code == "timeout" and self._timeouts is not None:
+                await self._timeouts.mark(out_id)
             retry = now + timedelta(seconds=self.config.retry_after_s)
             for i in request.indexes:
                 results[i] = SendResult(messages[i].member_id, "failed_retryable", code=code,
@@ -203,12 +246,6 @@ class AliyunSmsChannel:
             biz_id = str(payload.get("BizId", ""))
             for i in request.indexes:
                 results[i] = SendResult(messages[i].member_id, "sent", provider_id=biz_id)
-            if self._receipts is not None:
-                pack = self._receipts.pack
-                await self._receipts.remember_packed({biz_id: "".join([
-                    pack(phone, messages[i].member_id, messages[i].campaign_id,
-                         messages[i].coupon_code)
-                    for i, phone in zip(request.indexes, request.phones, strict=True)])})
             return True
         if may_split and code in RESEND_ALONE and len(request.indexes) > 1:
             # One bad or flow-limited number refuses the whole request: send each alone.
@@ -232,6 +269,24 @@ class AliyunSmsChannel:
                 retry_at=now + timedelta(seconds=delay) if status_name == "failed_retryable"
                 else None)
         return status < 500
+
+    async def _went_out(self, request: _Request) -> bool:
+        """Whether QuerySendDetails shows this request's OutId for its first number, today or
+        yesterday (merchant days in Beijing time, as Aliyun keeps them)."""
+        today = datetime.now(UTC) + timedelta(hours=8)
+        for day in (today, today - timedelta(days=1)):
+            query = _Request("QuerySendDetails", (), (), {
+                "PhoneNumber": request.phones[0], "SendDate": day.strftime("%Y%m%d"),
+                "PageSize": "50", "CurrentPage": "1"})
+            try:
+                _, payload = await self._post(query)
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                return False
+            rows = (payload.get("SmsSendDetailDTOs") or {}).get("SmsSendDetailDTO") or []
+            if any(isinstance(r, dict) and r.get("OutId") == request.params["OutId"]
+                   for r in rows):
+                return True
+        return False
 
     async def send(self, messages: Sequence[Message]) -> list[SendResult]:
         """Send ``messages``; one result per message, in order."""

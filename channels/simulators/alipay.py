@@ -30,7 +30,6 @@ from channels.alipay_signature import (
     signed_response,
 )
 from channels.simulators.common import (
-    FAULTS,
     RANDOM,
     STATS,
     Callback,
@@ -38,6 +37,7 @@ from channels.simulators.common import (
     Faults,
     address_in_share,
     base_app,
+    faults_of,
 )
 
 VOUCHER = "alipay.marketing.voucher.send"
@@ -110,7 +110,7 @@ class AlipaySimulator:
         if not isinstance(biz, dict):
             return self._reply(method, _error("40002", "Invalid Arguments",
                                               "isv.invalid-biz-content"), app)
-        if app[RANDOM].random() < app[FAULTS].system_error_share:
+        if app[RANDOM].random() < faults_of(app).system_error_share:
             return self._reply(method, _error("20000", "Service Currently Unavailable",
                                               "isp.unknow-error", "系统繁忙"), app)
         result = self._voucher(biz, app) if method == VOUCHER else self._cash(biz, app)
@@ -130,7 +130,7 @@ class AlipaySimulator:
         return result
 
     def _voucher(self, biz: Mapping[str, Any], app: web.Application) -> dict[str, Any]:
-        stats, faults = app[STATS], app[FAULTS]
+        stats, faults = app[STATS], faults_of(app)
         out_biz_no, user = str(biz.get("out_biz_no", "")), self._user(biz)
         if not out_biz_no or not user or not biz.get("template_id"):
             return _error("40004", "Business Failed", "INVALID_PARAMETER", "参数有误")
@@ -158,7 +158,7 @@ class AlipaySimulator:
         return result
 
     def _cash(self, biz: Mapping[str, Any], app: web.Application) -> dict[str, Any]:
-        stats, faults = app[STATS], app[FAULTS]
+        stats, faults = app[STATS], faults_of(app)
         out_biz_no, user = str(biz.get("out_biz_no", "")), self._user(biz)
         if not user or not biz.get("crowd_no"):
             return _error("40004", "Business Failed", "INVALID_PARAMETER", "参数有误")
@@ -197,7 +197,7 @@ class AlipaySimulator:
         body = urlencode(fields).encode()
         content_type = "application/x-www-form-urlencoded; charset=utf-8"
         self._sender.push(Callback(self.config.callback_url, body, content_type))
-        if app[RANDOM].random() < app[FAULTS].duplicate_callback_share:
+        if app[RANDOM].random() < faults_of(app).duplicate_callback_share:
             self._sender.push(Callback(self.config.callback_url, body, content_type))
 
     def _reply(self, method: str, payload: dict[str, Any],

@@ -15,7 +15,7 @@ import random
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -63,13 +63,45 @@ class SimStats:
         return {"counts": dict(self.counts), "errors": dict(self.errors)}
 
 
+class FaultBox:
+    """The faults in force; ``POST /_sim/faults`` replaces them while the simulator runs."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+
+
 STATS = web.AppKey("sim_stats", SimStats)
-FAULTS = web.AppKey("sim_faults", Faults)
+FAULT_BOX = web.AppKey("sim_faults", FaultBox)
 RANDOM = web.AppKey("sim_random", random.Random)
+
+
+def faults_of(app: web.Application) -> Faults:
+    return app[FAULT_BOX].faults
 
 
 async def stats_handler(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATS].snapshot())
+
+
+async def faults_handler(request: web.Request) -> web.Response:
+    """Replace the faults: a JSON object of ``Faults`` fields (others keep their value)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "expected a JSON object", "field": "body"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "expected a JSON object", "field": "body"}, status=400)
+    current = asdict(faults_of(request.app))
+    for name, value in body.items():
+        if name not in current:
+            return web.json_response({"error": "unknown fault", "field": name}, status=400)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0 or (
+                name.endswith("_share") and value > 1):
+            return web.json_response({"error": "expected a number (shares 0..1)",
+                                      "field": name}, status=400)
+    updated = replace(faults_of(request.app), **body)
+    request.app[FAULT_BOX].faults = updated
+    return web.json_response(asdict(updated))
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -80,7 +112,7 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Latency, 5xx and hung requests for everything except the ``/_sim`` endpoints."""
     if request.path.startswith("/_sim"):
         return await handler(request)
-    faults, rng, stats = request.app[FAULTS], request.app[RANDOM], request.app[STATS]
+    faults, rng, stats = faults_of(request.app), request.app[RANDOM], request.app[STATS]
     if faults.latency_ms > 0:
         await asyncio.sleep(faults.latency_ms / 1000)
     draw = rng.random()
@@ -89,6 +121,9 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response({"error": "service unavailable"}, status=503)
     if draw < faults.error_share + faults.timeout_share:
         stats.error("timeout")
+        # The request has arrived whole: a slow provider still acts on it after the client
+        # gave up, which is what makes a timed-out SMS send ambiguous.
+        await request.read()
         await asyncio.sleep(faults.timeout_hold_s)
     return await handler(request)
 
@@ -97,9 +132,10 @@ def base_app(faults: Faults) -> web.Application:
     """An application with stats, faults and the ``/_sim/stats`` route installed."""
     app = web.Application(middlewares=[fault_middleware], client_max_size=16 * 2**20)
     app[STATS] = SimStats()
-    app[FAULTS] = faults
+    app[FAULT_BOX] = FaultBox(faults)
     app[RANDOM] = random.Random(faults.seed)
     app.router.add_get("/_sim/stats", stats_handler)
+    app.router.add_post("/_sim/faults", faults_handler)
     return app
 
 

@@ -22,7 +22,6 @@ from aiohttp import web
 from channels import aliyun_signature
 from channels.content import DEFAULT_SMS
 from channels.simulators.common import (
-    FAULTS,
     RANDOM,
     STATS,
     Callback,
@@ -30,6 +29,7 @@ from channels.simulators.common import (
     Faults,
     address_in_share,
     base_app,
+    faults_of,
 )
 
 PHONE = re.compile(r"^(?:\+86|0086|86)?1[3-9]\d{9}$")
@@ -50,6 +50,7 @@ class SmsSimConfig:
     param_max_length: int = 35
     timestamp_window_s: float = 900.0
     receipt_fail_code: str = "UNDELIV"
+    query_history: int = 200_000  # phones remembered for QuerySendDetails
     faults: Faults = field(default_factory=Faults)
 
 
@@ -61,6 +62,9 @@ class SmsSimulator:
         self._sender = sender
         self._nonces: dict[str, float] = {}
         self._sends: dict[str, list[float]] = {}
+        # phone -> (send time "yyyy-MM-dd HH:mm:ss", OutId, template, delivered) for
+        # QuerySendDetails; the oldest phones are forgotten past ``query_history``.
+        self._history: dict[str, list[tuple[str, str, str, bool]]] = {}
         self._biz_seq = 900619746936498
 
     def gateway_error(self, status: int, code: str, message: str) -> web.Response:
@@ -181,7 +185,7 @@ class SmsSimulator:
                 checked[key] = self._check_params(template, value)
             if checked[key]:
                 return fail(str(checked[key]), "模板变量不合法")
-        draw, faults = app[RANDOM].random(), app[FAULTS]
+        draw, faults = app[RANDOM].random(), faults_of(app)
         if draw < faults.system_error_share:
             return fail("isp.SYSTEM_ERROR", "系统错误")
         if draw < faults.system_error_share + faults.quota_share:
@@ -195,14 +199,46 @@ class SmsSimulator:
         stats.add("requests_ok")
         stats.add(f"{action}_requests")
         stats.add("recipients", len(phones))
+        self._remember(phones, params.get("OutId", ""), template, app)
         self._schedule_receipts(biz_id, phones, params.get("OutId", ""), app)
         return {"RequestId": request_id, "Code": "OK", "Message": "OK", "BizId": biz_id}
+
+    def _remember(self, phones: list[str], out_id: str, template: str,
+                  app: web.Application) -> None:
+        stamp = (datetime.now(UTC) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
+        invalid = faults_of(app).invalid_share
+        for phone in phones:
+            entry = (stamp, out_id, template, not address_in_share(phone, invalid,
+                                                                   "sms-invalid"))
+            self._history.setdefault(phone, []).append(entry)
+        while len(self._history) > self.config.query_history:
+            del self._history[next(iter(self._history))]
+
+    def query(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """QuerySendDetails: one number's sends on one day (``SendDate`` yyyyMMdd)."""
+        request_id = str(uuid.uuid4()).upper()
+        phone, day = params.get("PhoneNumber", ""), params.get("SendDate", "")
+        if not PHONE.match(phone):
+            return {"RequestId": request_id, "Code": "isv.MOBILE_NUMBER_ILLEGAL",
+                    "Message": "非法手机号"}
+        if len(day) != 8 or not day.isdigit():
+            return {"RequestId": request_id, "Code": "isv.INVALID_PARAMETERS",
+                    "Message": "SendDate 格式应为 yyyyMMdd"}
+        wanted = f"{day[:4]}-{day[4:6]}-{day[6:]}"
+        rows = [{"PhoneNum": phone, "SendStatus": 3 if ok else 2,
+                 "ErrCode": "DELIVERED" if ok else self.config.receipt_fail_code,
+                 "TemplateCode": template, "Content": "", "SendDate": stamp,
+                 "ReceiveDate": stamp, "OutId": out_id}
+                for stamp, out_id, template, ok in self._history.get(phone, ())
+                if stamp.startswith(wanted)]
+        return {"RequestId": request_id, "Code": "OK", "Message": "OK",
+                "TotalCount": len(rows), "SmsSendDetailDTOs": {"SmsSendDetailDTO": rows[:50]}}
 
     def _schedule_receipts(self, biz_id: str, phones: list[str], out_id: str,
                            app: web.Application) -> None:
         if not self.config.callback_url:
             return
-        faults = app[FAULTS]
+        faults = faults_of(app)
         beijing = datetime.now(UTC) + timedelta(hours=8)
         stamp = beijing.strftime("%Y-%m-%d %H:%M:%S")
         reports = []
@@ -235,6 +271,8 @@ async def rpc_handler(request: web.Request) -> web.Response:
         request.app[STATS].error(json.loads(refused.text or "{}").get("Code", "gateway"))
         return refused
     action = params["Action"]
+    if action == "QuerySendDetails":
+        return web.json_response(sim.query(params), dumps=_dumps)
     if action not in ("SendSms", "SendBatchSms"):
         return sim.gateway_error(404, "InvalidApi.NotFound", f"Specified api {action} not found")
     return web.json_response(sim.business(action, params, request.app), dumps=_dumps)

@@ -23,7 +23,6 @@ from aiohttp import web
 
 from channels.content import DEFAULT_WECHAT, KEYWORD_RULES
 from channels.simulators.common import (
-    FAULTS,
     RANDOM,
     STATS,
     Callback,
@@ -31,6 +30,7 @@ from channels.simulators.common import (
     Faults,
     address_in_share,
     base_app,
+    faults_of,
 )
 from channels.wechat_events import build_event, push_signature
 
@@ -162,7 +162,7 @@ class WeChatSimulator:
         return self._issue()
 
     def template_send(self, body: Any, app: web.Application) -> dict[str, Any]:
-        stats, faults = app[STATS], app[FAULTS]
+        stats, faults = app[STATS], faults_of(app)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             return err(47001)
         openid = body.get("touser")
@@ -213,7 +213,7 @@ class WeChatSimulator:
         return {"errcode": 0, "errmsg": "ok", "msgid": self._msgid}
 
     def mass_send(self, body: Any, app: web.Application) -> dict[str, Any]:
-        c, stats, faults = self.config, app[STATS], app[FAULTS]
+        c, stats, faults = self.config, app[STATS], faults_of(app)
         if not isinstance(body, dict):
             return err(47001)
         users = body.get("touser")
@@ -272,7 +272,7 @@ class WeChatSimulator:
         url = f"{self.config.callback_url}?{urlencode(query)}"
         body = build_event(fields)
         self._sender.push(Callback(url, body, "text/xml"))
-        if app[RANDOM].random() < app[FAULTS].duplicate_callback_share:
+        if app[RANDOM].random() < faults_of(app).duplicate_callback_share:
             self._sender.push(Callback(url, body, "text/xml"))
 
 

@@ -15,8 +15,8 @@ from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.receipts import ReceiptIndex
 from channels.simulators import sms as sim
 from channels.simulators.common import Faults
-from channels.sms import AliyunSmsChannel, SmsConfig
-from tests.channels.support import run, serving, sim_stats
+from channels.sms import AliyunSmsChannel, SmsConfig, TimeoutLedger
+from tests.channels.support import run, serving, sim_stats, wait_for
 
 KEY_ID, SECRET = "LTAItest0000001", "test-secret-1"
 VARS = {"name": "张三", "coupon": "满100减20券", "expiry": "2026-12-31", "store": "南京西路店"}
@@ -160,10 +160,13 @@ def test_receipts_are_indexed_for_the_callback_side(redis_url: str) -> None:
         index = ReceiptIndex(redis=client, channel="sms")
         async with serving(sim.make_app(sim_config())) as url, aiohttp.ClientSession() as s:
             channel = AliyunSmsChannel(config=client_config(url), session=s, receipts=index)
-            results = await channel.send([msg(1), msg(2)])
-            found = await index.take(results[0].provider_id, ["13800000001", "13800000002"])
+            messages = [msg(1), msg(2)]
+            results = await channel.send(messages)
+            assert {r.status for r in results} == {"sent"}
+            out_id = channel.plan(messages)[0][0].params["OutId"]
+            found = await index.take(out_id, ["13800000001", "13800000002"])
             assert [r.member_id if r else None for r in found] == ["m1", "m2"]
-            again = await index.take(results[0].provider_id, ["13800000001"])
+            again = await index.take(out_id, ["13800000001"])
             assert again == [None]
         await client.aclose()
     run(scenario)
@@ -222,3 +225,36 @@ def test_system_error_and_stale_timestamp_are_retryable() -> None:
                 "failed_retryable", "InvalidTimeStamp.Expired")
             assert (await sim_stats(s, url))["errors"]["InvalidTimeStamp.Expired"] == 2
     run(scenario)
+
+
+def test_timed_out_send_that_went_through_is_not_sent_twice(redis_url: str) -> None:
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        ledger = TimeoutLedger(redis=client)
+        faults = Faults(timeout_share=1.0, timeout_hold_s=0.4)
+        async with serving(sim.make_app(sim_config(faults=faults))) as url, \
+                aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url, timeout_s=0.2), session=s,
+                                       timeouts=ledger)
+            batch = [msg(1), msg(2), msg(3)]
+            first = await channel.send(batch)
+            assert {r.code for r in first} == {"timeout"}
+            # The gateway was only slow: it accepts the request after the client gave up.
+            await wait_for(lambda: _recipients(s, url, 3))
+            async with s.post(url + "/_sim/faults", json={"timeout_share": 0}) as resp:
+                assert resp.status == 200
+            again = await channel.send(batch)  # the dispatcher retries the batch
+            assert {r.status for r in again} == {"sent"}
+            stats = await sim_stats(s, url)
+            assert stats["counts"]["SendSms_requests"] == 1  # found by QuerySendDetails
+            assert stats["counts"]["recipients"] == 3
+            # A batch that timed out and did NOT go out is sent normally on retry.
+            await ledger.mark(channel.plan([msg(7)])[0][0].params["OutId"])
+            assert (await channel.send([msg(7)]))[0].status == "sent"
+            assert (await sim_stats(s, url))["counts"]["SendSms_requests"] == 2
+        await client.aclose()
+    run(scenario)
+
+
+async def _recipients(session: aiohttp.ClientSession, url: str, n: int) -> bool:
+    return int((await sim_stats(session, url))["counts"].get("recipients", 0)) >= n
