@@ -14,7 +14,10 @@ are deterministic per (type, campaign, member, channel) as well, for the analyti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import hmac
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,9 +29,45 @@ from analytics.events import Event, EventSink
 from channels.alipay_signature import PublicKey, rsa2_verify, sign_content
 from channels.receipts import ReceiptIndex, Recipient, voucher_bucket
 from channels.wechat import TEMPLATE_BUCKET
-from channels.wechat_events import parse_event, verify_push
 
 BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+# WeChat server-URL pushes (spec §1.8): signature = sha1(sorted [token, timestamp, nonce]);
+# shared with the simulator, which signs and builds them.
+
+def push_signature(token: str, timestamp: str, nonce: str) -> str:
+    return hashlib.sha1("".join(sorted((token, timestamp, nonce))).encode()).hexdigest()
+
+
+def verify_push(token: str, query: Mapping[str, str]) -> bool:
+    """True when ``query`` carries a valid ``signature`` for ``timestamp`` and ``nonce``."""
+    expected = push_signature(token, query.get("timestamp", ""), query.get("nonce", ""))
+    return hmac.compare_digest(expected, query.get("signature", ""))
+
+
+def build_event(fields: Mapping[str, str | int]) -> bytes:
+    """An ``<xml>`` body; strings in CDATA as the platform sends them, numbers bare."""
+    parts = ["<xml>"]
+    for name, value in fields.items():
+        if isinstance(value, int):
+            parts.append(f"<{name}>{value}</{name}>")
+        else:
+            safe = value.replace("]]>", "]]]]><![CDATA[>")
+            parts.append(f"<{name}><![CDATA[{safe}]]></{name}>")
+    parts.append("</xml>")
+    return "".join(parts).encode()
+
+
+def parse_event(body: bytes) -> dict[str, str]:
+    """The top-level fields of an event body; raises ``ValueError`` when it is not XML."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise ValueError(f"not an XML event: {exc}") from exc
+    if root.tag != "xml":
+        raise ValueError("event root element must be <xml>")
+    return {child.tag: (child.text or "") for child in root}
 
 
 @dataclass

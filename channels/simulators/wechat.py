@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from channels.callbacks import build_event, push_signature
 from channels.content import DEFAULT_WECHAT, KEYWORD_RULES
 from channels.simulators.common import (
     RANDOM,
@@ -32,7 +33,6 @@ from channels.simulators.common import (
     base_app,
     faults_of,
 )
-from channels.wechat_events import build_event, push_signature
 
 OPENID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
 ERRMSG = {

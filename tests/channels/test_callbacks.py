@@ -16,6 +16,7 @@ from analytics.events import MemorySink
 from channels import callbacks
 from channels.alipay import AlipayConfig, AlipayVoucherChannel
 from channels.alipay_signature import rsa2_sign, sign_content
+from channels.callbacks import build_event, push_signature
 from channels.receipts import ReceiptIndex
 from channels.simulators import alipay as alipay_sim
 from channels.simulators import sms as sms_sim
@@ -23,7 +24,6 @@ from channels.simulators import wechat as wechat_sim
 from channels.simulators.common import Faults
 from channels.sms import AliyunSmsChannel
 from channels.wechat import WeChatConfig, WeChatMassCardChannel, WeChatTemplateChannel
-from channels.wechat_events import build_event, push_signature
 from channels.wechat_token import TokenConfig, TokenManager
 from tests.channels import test_alipay, test_sms, test_wechat
 from tests.channels.support import run, serving, sim_stats, wait_for
