@@ -12,9 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeAlias
+
+import redis.asyncio
 
 SendStatus = Literal["sent", "failed_permanent", "failed_retryable", "quota_exhausted"]
+
+# Where channels keep shared state (tokens, limits, receipts): one server or a Redis Cluster;
+# keys used together in one script carry a common hash tag.
+RedisClient: TypeAlias = "redis.asyncio.Redis | redis.asyncio.RedisCluster"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import aiohttp
-import redis.asyncio
 
 from analytics.events import EventSink
 from channels.alipay import AlipayCashChannel, AlipayConfig, AlipayVoucherChannel
 from channels.alipay_keys import load_keys
-from channels.base import Channel
+from channels.base import Channel, RedisClient
 from channels.callbacks import CallbackReceiver
 from channels.content import DEFAULT_WECHAT
 from channels.policy import LimitedChannel
@@ -41,7 +40,7 @@ def wechat_config(settings: Settings) -> WeChatConfig:
                         template=replace(DEFAULT_WECHAT, template_id=w.template_id))
 
 
-def build_callback_receiver(settings: Settings, *, redis: redis.asyncio.Redis,
+def build_callback_receiver(settings: Settings, *, redis: RedisClient,
                             sink: EventSink) -> CallbackReceiver:
     """The receiver for provider callbacks (mount with ``channels.callbacks.add_routes``)."""
     return CallbackReceiver(
@@ -54,7 +53,7 @@ def build_callback_receiver(settings: Settings, *, redis: redis.asyncio.Redis,
 
 
 def build_channels(settings: Settings, *, session: aiohttp.ClientSession,
-                   redis: redis.asyncio.Redis, frequency_cap: int = 0) -> dict[str, Channel]:
+                   redis: RedisClient, frequency_cap: int = 0) -> dict[str, Channel]:
     """The channels keyed ``"sms"``, ``"wechat"`` (template messages), ``"wechat_mass"``
     (card mass send), ``"alipay"`` (voucher) and ``"alipay_cash"`` (red packet), sharing
     ``session`` and ``redis`` (tokens, rate limits, quotas and receipt lookups live there).

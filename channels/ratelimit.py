@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import redis.asyncio
+from channels.base import RedisClient
 
 _BUCKET = """
 local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -80,7 +80,7 @@ return allowed
 class RateLimiter:
     """Token bucket ``ch:rate:<name>``: ``rate`` tokens per second, at most ``burst`` saved."""
 
-    def __init__(self, *, redis: redis.asyncio.Redis, name: str, rate: float,
+    def __init__(self, *, redis: RedisClient, name: str, rate: float,
                  burst: float | None = None) -> None:
         self._redis = redis
         self._key = f"ch:rate:{name}"
@@ -106,7 +106,7 @@ def _local_day(tz: ZoneInfo, now: datetime | None) -> tuple[str, int]:
 class DailyQuota:
     """``ch:quota:<name>:<day>``: at most ``limit`` per merchant-local day."""
 
-    def __init__(self, *, redis: redis.asyncio.Redis, name: str, limit: int,
+    def __init__(self, *, redis: RedisClient, name: str, limit: int,
                  tz: ZoneInfo) -> None:
         self._redis = redis
         self._name = name
@@ -131,9 +131,9 @@ class DailyQuota:
 
 
 class RollingLimit:
-    """``ch:roll:<name>:<address>``: at most ``limit`` per address within ``window_s``."""
+    """``ch:roll:{<name>}:<address>``: at most ``limit`` per address within ``window_s``."""
 
-    def __init__(self, *, redis: redis.asyncio.Redis, name: str, limit: int,
+    def __init__(self, *, redis: RedisClient, name: str, limit: int,
                  window_s: float = 86_400) -> None:
         self._redis = redis
         self._name = name
@@ -144,16 +144,17 @@ class RollingLimit:
         """Record a send for each admitted address; False where it is at its limit."""
         if not addresses:
             return []
-        keys = [f"ch:roll:{self._name}:{a}" for a in addresses]
+        # One hash tag for the name: a batch's keys share a Redis Cluster slot (one script).
+        keys = [f"ch:roll:{{{self._name}}}:{a}" for a in addresses]
         flags = await self._redis.eval(  # type: ignore[misc]
             _ROLLING, len(keys), *keys, self.limit, int(self.window_s * 1000))
         return [bool(f) for f in flags]
 
 
 class FrequencyCap:
-    """``ch:freq:<day>:<member>``: at most ``limit`` messages per member per local day."""
+    """``ch:freq:{<day>}:<member>``: at most ``limit`` messages per member per local day."""
 
-    def __init__(self, *, redis: redis.asyncio.Redis, limit: int, tz: ZoneInfo) -> None:
+    def __init__(self, *, redis: RedisClient, limit: int, tz: ZoneInfo) -> None:
         self._redis = redis
         self.limit = limit
         self._tz = tz
@@ -163,7 +164,7 @@ class FrequencyCap:
         if not member_ids:
             return []
         day, ttl = _local_day(self._tz, now)
-        keys = [f"ch:freq:{day}:{m}" for m in member_ids]
+        keys = [f"ch:freq:{{{day}}}:{m}" for m in member_ids]  # one cluster slot per day
         flags = await self._redis.eval(_CAP, len(keys), *keys, self.limit, ttl)  # type: ignore[misc]
         return [bool(f) for f in flags]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import redis.asyncio
+from channels.base import RedisClient
 
 FIELD = "\x1f"
 RECORD = "\x1e"
@@ -73,7 +73,7 @@ class ReceiptIndex:
     """``ch:rcpt:{<channel>:<provider id>}`` (hash) and ``...:b`` (packed blob), kept
     ``ttl_s``."""
 
-    def __init__(self, *, redis: redis.asyncio.Redis, channel: str,
+    def __init__(self, *, redis: RedisClient, channel: str,
                  ttl_s: int = 3 * 86_400) -> None:
         self._redis = redis
         self._channel = channel

@@ -19,10 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import aiohttp
-import redis.asyncio
 
 from channels import aliyun_signature
-from channels.base import Message, SendResult
+from channels.base import Message, RedisClient, SendResult
 from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.ratelimit import RateLimiter
 from channels.receipts import ReceiptIndex
@@ -97,7 +96,7 @@ class TimeoutLedger:
     """OutIds whose SendSms timed out (``ch:sms:timeout:<OutId>``, kept two days), shared by
     all workers so whichever retries the batch asks QuerySendDetails before resending."""
 
-    def __init__(self, *, redis: redis.asyncio.Redis, ttl_s: int = 2 * 86_400) -> None:
+    def __init__(self, *, redis: RedisClient, ttl_s: int = 2 * 86_400) -> None:
         self._redis = redis
         self._ttl_s = ttl_s
 

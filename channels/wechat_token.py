@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import redis.asyncio
 
+from channels.base import RedisClient
 from channels.errors import ChannelConfigError, ChannelUnavailable
 
 SEP = "\x1f"
@@ -45,7 +45,7 @@ class TokenManager:
     """``await get()`` a valid token; ``await invalidate(token)`` when the API refused it."""
 
     def __init__(self, *, config: TokenConfig, session: aiohttp.ClientSession,
-                 redis: redis.asyncio.Redis) -> None:
+                 redis: RedisClient) -> None:
         self.config = config
         self._session = session
         self._redis = redis
