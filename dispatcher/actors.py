@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage
 
 from analytics.events import Event
 from analytics.stream import RedisStreamSink
@@ -33,6 +34,16 @@ from dispatcher.campaigns import Campaign, CampaignStore, sent_key
 from dispatcher.errors import BatchRetryable, CampaignError
 
 PERMANENT = (CampaignError, NotFound, InvalidInput)
+MAX_RETRIES = 10
+DEFER_AFTER_S = 60.0  # waits longer than this become a delayed message, not a retry
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """Members of a batch to process again after ``delay_ms``."""
+
+    members: list[list[str]]
+    delay_ms: int
 
 
 def _utcnow() -> datetime:
@@ -68,12 +79,17 @@ class BatchProcessor:
     def __init__(self, *, deps: WorkerDeps) -> None:
         self._deps = deps
 
-    def __call__(self, campaign_id: str, batch_no: int, members: Sequence[Sequence[str]]) -> None:
+    def __call__(
+        self, campaign_id: str, batch_no: int, members: Sequence[Sequence[str]], *,
+        final_attempt: bool = False,
+    ) -> Deferral | None:
+        """Process one batch; returns a ``Deferral`` when part of it must wait a long time.
+        On the ``final_attempt`` retryable failures are recorded as failures instead."""
         deps = self._deps
         campaign = deps.campaigns.get(campaign_id)
         if campaign.status == "cancelled":
             deps.campaigns.mark_batch_done(campaign_id, batch_no, len(members))
-            return
+            return None
         now = deps.clock()
         ids = [str(row[0]) for row in members]
         issued = issue_batch(
@@ -107,27 +123,44 @@ class BatchProcessor:
             pending.setdefault(channel, []).append((message, coupon.code))
 
         results = deps.runner.run(self._send_all(pending))
-        retry = 0
+        retry: list[SendResult] = []
         for channel, result, code in results:
             if result.status == "sent":
                 finished[result.member_id] = channel
                 outcome.append(self._event("sent", campaign, result.member_id, now,
                                            code=code, channel=channel))
-            elif result.status == "failed_permanent":
+            elif result.status == "failed_permanent" or final_attempt:
                 finished[result.member_id] = f"x:{result.code}"
                 outcome.append(self._event("failed", campaign, result.member_id, now,
-                                           code=code, channel=channel, reason=result.code))
+                                           code=code, channel=channel,
+                                           reason=result.code or result.status))
             else:
-                retry += 1
+                retry.append(result)
         pipe = deps.redis.pipeline(transaction=True)
         if finished:
             pipe.hset(key, mapping=cast("Mapping[Any, Any]", finished))
             pipe.expire(key, 14 * 86400)
         deps.events.emit_in(pipe, outcome)
         pipe.execute()
-        if retry:
-            raise BatchRetryable(f"{retry} members of batch {batch_no} to retry later")
-        deps.campaigns.mark_batch_done(campaign_id, batch_no, len(members))
+        if not retry:
+            deps.campaigns.mark_batch_done(campaign_id, batch_no, len(members))
+            return None
+        wait = self._wait_seconds(retry, now)
+        if wait is None or wait < DEFER_AFTER_S:
+            raise BatchRetryable(f"{len(retry)} members of batch {batch_no} to retry later")
+        # A long wait (SMS quiet hours, a daily quota): hand the rest of the batch to a delayed
+        # message instead of burning retries; the batch counts as deferred until it finishes.
+        deps.campaigns.mark_batch_deferred(campaign_id, batch_no)
+        waiting = {r.member_id for r in retry}
+        rest = [list(map(str, row)) for row in members if str(row[0]) in waiting]
+        return Deferral(members=rest, delay_ms=int(wait * 1000))
+
+    @staticmethod
+    def _wait_seconds(retry: Sequence[SendResult], now: datetime) -> float | None:
+        """Seconds until every retryable member may be retried; None if some gave no time."""
+        if any(r.retry_at is None for r in retry):
+            return None
+        return max((r.retry_at - now).total_seconds() for r in retry if r.retry_at is not None)
 
     async def _send_all(
         self, pending: Mapping[str, list[tuple[Message, str]]]
@@ -168,10 +201,18 @@ def register_actors(
     def process_batch(campaign_id: str, batch_no: int, members: list[list[str]]) -> None:
         if processor is None:
             raise RuntimeError("this process only enqueues batches; run `quanpai worker`")
-        processor(campaign_id, batch_no, members)
+        message = CurrentMessage.get_current_message()
+        retries = int(message.options.get("retries", 0)) if message is not None else 0
+        deferral = processor(campaign_id, batch_no, members, final_attempt=retries >= MAX_RETRIES)
+        if deferral is not None:
+            actor.send_with_options(args=(campaign_id, batch_no, deferral.members),
+                                    delay=deferral.delay_ms)
 
+    if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
+        broker.add_middleware(CurrentMessage())
     declare = dramatiq.actor(
         broker=broker, actor_name="process_batch", queue_name=QUEUE,
-        max_retries=10, min_backoff=500, max_backoff=60_000, throws=PERMANENT,
+        max_retries=MAX_RETRIES, min_backoff=500, max_backoff=60_000, throws=PERMANENT,
     )
-    return declare(process_batch)
+    actor: dramatiq.Actor[Any, Any] = declare(process_batch)
+    return actor

@@ -16,10 +16,13 @@ import redis
 from dispatcher.errors import CampaignError
 
 Status = Literal["draft", "running", "done", "cancelled"]
-CHANNELS = ("wechat", "sms", "alipay")
+# "wechat" sends one template message per member; "wechat_mass" puts the card in the members'
+# card packages by mass send (up to 10,000 openids a request, at most 4 a month per member).
+CHANNELS = ("wechat", "wechat_mass", "sms", "alipay")
 
 # Marks a batch done and adds its size to the processed count, once per batch.
 _MARK_DONE = """
+redis.call('SREM', KEYS[3], ARGV[1])
 if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
   return redis.call('INCRBY', KEYS[2], ARGV[2])
 end
@@ -49,6 +52,13 @@ class Campaign:
             raise CampaignError(f"channels: unknown channel {unknown[0]!r} (use {CHANNELS})")
         if not 0 <= self.holdout_permille <= 500:
             raise CampaignError("holdout_permille: must be between 0 and 500")
+
+
+@dataclass(frozen=True)
+class Progress:
+    batches_done: int
+    members_processed: int
+    batches_deferred: int  # waiting for a later window; not done yet
 
 
 def _key(campaign_id: str, part: str) -> str:
@@ -83,16 +93,21 @@ class CampaignStore:
 
     def mark_batch_done(self, campaign_id: str, batch_no: int, size: int) -> int:
         """Record a finished batch; returns members processed so far."""
-        keys = [_key(campaign_id, "done"), _key(campaign_id, "processed")]
+        keys = [_key(campaign_id, "done"), _key(campaign_id, "processed"),
+                _key(campaign_id, "deferred")]
         return int(self._mark_done(keys=keys, args=[batch_no, size]))
 
-    def progress(self, campaign_id: str) -> tuple[int, int]:
-        """(batches done, members processed)."""
+    def mark_batch_deferred(self, campaign_id: str, batch_no: int) -> None:
+        """Part of a batch waits for a later window (quiet hours, tomorrow's quota)."""
+        self._client.sadd(_key(campaign_id, "deferred"), batch_no)
+
+    def progress(self, campaign_id: str) -> Progress:
         pipe = self._client.pipeline(transaction=False)
         pipe.scard(_key(campaign_id, "done"))
         pipe.get(_key(campaign_id, "processed"))
-        done, processed = pipe.execute()
-        return int(done), int(processed or 0)
+        pipe.scard(_key(campaign_id, "deferred"))
+        done, processed, deferred = pipe.execute()
+        return Progress(int(done), int(processed or 0), int(deferred))
 
 
 def new_campaign_id(now: datetime) -> str:

@@ -20,7 +20,7 @@ from dispatcher.campaigns import Campaign, CampaignStore
 from dispatcher.errors import CampaignError
 from dispatcher.planner import Plan, plan
 
-Progress = Callable[[int, int], None]  # (members processed, members to process)
+OnProgress = Callable[[int, int], None]  # (members processed, members to process)
 
 
 def launch(
@@ -32,7 +32,7 @@ def launch(
     events: RedisStreamSink,
     batch_size: int,
     now: datetime,
-    on_enqueued: Progress | None = None,
+    on_enqueued: OnProgress | None = None,
 ) -> tuple[Campaign, Plan]:
     """Plan ``snapshot`` for ``campaign`` and enqueue one message per batch."""
     if "member_id" not in snapshot:
@@ -62,16 +62,21 @@ def launch(
 
 
 def wait_done(
-    *, store: CampaignStore, campaign: Campaign, timeout: float, on_progress: Progress | None = None
+    *, store: CampaignStore, campaign: Campaign, timeout: float,
+    on_progress: OnProgress | None = None, settle_deferred: bool = False,
 ) -> bool:
-    """Wait until every batch of ``campaign`` is done; False on timeout."""
+    """Wait until every batch of ``campaign`` is done (or, with ``settle_deferred``, done or
+    deferred to a later window); False on timeout."""
     deadline = time.monotonic() + timeout
     while True:
-        batches, processed = store.progress(campaign.campaign_id)
+        state = store.progress(campaign.campaign_id)
         if on_progress is not None:
-            on_progress(processed, campaign.total_members)
-        if batches >= campaign.total_batches:
+            on_progress(state.members_processed, campaign.total_members)
+        if state.batches_done >= campaign.total_batches:
             store.update(campaign.campaign_id, status="done")
+            return True
+        settled = state.batches_done + state.batches_deferred
+        if settle_deferred and settled >= campaign.total_batches:
             return True
         if time.monotonic() > deadline:
             return False

@@ -36,7 +36,7 @@ def _reachable(snapshot: pd.DataFrame, channel: str) -> tuple[np.ndarray, pd.Ser
     def col(name: str, default: object) -> pd.Series:
         return snapshot[name] if name in snapshot else pd.Series(default, index=snapshot.index)
 
-    if channel == "wechat":
+    if channel in ("wechat", "wechat_mass"):
         openid = col("wechat_openid", None)
         ok = openid.notna() & col("wechat_subscribed", False).astype(bool)
         ok &= col("consent_wechat", True).astype(bool)

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_p = actions.add_parser("run", help="launch a campaign to a snapshot (Parquet or CSV)")
     run_p.add_argument("--snapshot", type=Path, required=True)
     run_p.add_argument("--name", default="唤醒券")
-    run_p.add_argument("--channels", default="wechat,sms,alipay")
+    run_p.add_argument("--channels", default="wechat_mass,sms,alipay")
     run_p.add_argument("--holdout-permille", type=int, default=0)
     run_p.add_argument("--threshold-fen", type=int, default=10000)
     run_p.add_argument("--discount-fen", type=int, default=1500)
@@ -74,7 +74,8 @@ def run_campaign(
     snapshot: pd.DataFrame, *, settings: Settings, name: str, channels: tuple[str, ...],
     holdout_permille: int, coupon: CouponSpec, wait: bool, timeout: float,
 ) -> Campaign:
-    """Create the template and campaign, enqueue its batches, optionally wait with progress."""
+    """Create the template and campaign, enqueue its batches, optionally wait with progress
+    until every batch is done or deferred to a later window (SMS quiet hours, quotas)."""
     client = make_redis(resolve_redis_url(settings))
     now = datetime.now(UTC)
     try:
@@ -106,10 +107,16 @@ def run_campaign(
         )
         if wait:
             issued = progress.add_task("issue + send", total=campaign.total_members)
-            finished = wait_done(
-                store=store, campaign=campaign, timeout=timeout,
-                on_progress=lambda done, total: progress.update(issued, completed=done),
-            )
+            try:
+                finished = wait_done(
+                    store=store, campaign=campaign, timeout=timeout, settle_deferred=True,
+                    on_progress=lambda done, total: progress.update(issued, completed=done),
+                )
+            except KeyboardInterrupt:
+                # The operator stopped watching: stop the campaign too, so workers skip the
+                # batches still queued instead of sending them later.
+                store.update(campaign.campaign_id, status="cancelled")
+                raise
             if not finished:
                 raise CampaignError(f"campaign {campaign.campaign_id} not done in {timeout}s")
     return store.get(campaign.campaign_id)
@@ -136,8 +143,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def status(args: argparse.Namespace, settings: Settings) -> int:
     store = CampaignStore(client=make_redis(resolve_redis_url(settings)))
     campaign = store.get(args.campaign_id)
-    batches, processed = store.progress(campaign.campaign_id)
+    state = store.progress(campaign.campaign_id)
+    deferred = f", {state.batches_deferred} deferred" if state.batches_deferred else ""
     print(f"{campaign.campaign_id} {campaign.name}: {campaign.status}, "
-          f"{batches}/{campaign.total_batches} batches, "
-          f"{processed:,}/{campaign.total_members:,} members")
+          f"{state.batches_done}/{campaign.total_batches} batches{deferred}, "
+          f"{state.members_processed:,}/{campaign.total_members:,} members")
     return 0

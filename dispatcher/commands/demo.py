@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -35,7 +36,7 @@ from infra.redis_client import make_redis
 from infra.settings import Settings
 
 WAKE_UP = ("At Risk", "Can't Lose Them", "About To Sleep", "Hibernating")
-DEMO_CHANNELS = ("wechat", "sms", "alipay")
+DEMO_CHANNELS = ("wechat_mass", "sms", "alipay")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.members <= 0:
         raise UsageError(f"--members must be positive, got {args.members}")
     console = Console(width=max(Console().width, 120))
+    # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C: stop what the demo started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     logs = settings.var_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     embedded = settings
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                                "--alipay-port", str(ports["alipay"])], env, logs / "sim.log"))
         started.append(_spawn(["worker", "--threads", str(args.threads)], env,
                               logs / "worker.log"))
-        if not wait_port("127.0.0.1", ports["sms"], timeout=30):
+        if not all(wait_port("127.0.0.1", p, timeout=30) for p in ports.values()):
             raise ServiceError(f"channel simulators did not start: see {logs / 'sim.log'}")
 
         data_dir = settings.var_dir / "data" / f"members-{args.members}-seed-{args.seed}"

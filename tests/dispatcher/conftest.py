@@ -64,9 +64,12 @@ def slow_simulators() -> Iterator[Simulators]:
     stop(sims.process)
 
 
-def flow_env(redis_url: str, sims: Simulators) -> dict[str, str]:
-    return {**os.environ, "REDIS_URL": redis_url, **sims.env()}
+def flow_env(redis_url: str, sims: Simulators, **extra: str) -> dict[str, str]:
+    # Quiet hours off: these tests are about delivery semantics, not the time of day.
+    return {**os.environ, "REDIS_URL": redis_url, "SMS_QUIET_HOURS": "off", **sims.env(),
+            **extra}
 
 
-def flow_settings(redis_url: str, sims: Simulators) -> Settings:
-    return load_settings({"REDIS_URL": redis_url, **sims.env()})
+def flow_settings(redis_url: str, sims: Simulators, **extra: str) -> Settings:
+    return load_settings({"REDIS_URL": redis_url, "SMS_QUIET_HOURS": "off", **sims.env(),
+                          **extra})

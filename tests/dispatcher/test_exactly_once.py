@@ -10,8 +10,9 @@ import sys
 import time
 import urllib.request
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import redis
@@ -118,12 +119,12 @@ def test_worker_killed_mid_campaign_issues_each_coupon_once(
                             holdout_permille=0, coupon=CouponSpec(), wait=False, timeout=60)
     store = CampaignStore(client=redis_client)
     deadline = time.monotonic() + 60
-    while store.progress(campaign.campaign_id)[0] < 4:
+    while store.progress(campaign.campaign_id).batches_done < 4:
         assert time.monotonic() < deadline, "the first worker made no progress"
         time.sleep(0.02)
     first.kill()  # SIGKILL: batches in hand are neither finished nor acknowledged
     first.wait()
-    done_at_kill = store.progress(campaign.campaign_id)[0]
+    done_at_kill = store.progress(campaign.campaign_id).batches_done
     assert done_at_kill < campaign.total_batches
     second = subprocess.Popen(worker_cmd, env=env, stdout=subprocess.DEVNULL)
     try:
@@ -135,3 +136,24 @@ def test_worker_killed_mid_campaign_issues_each_coupon_once(
     assert 1000 <= sms_recipients(slow_simulators) <= 1000 + 4 * 25
     check_issued_once(redis_client, chdb_client, settings=settings, campaign=campaign,
                       members=members)
+
+
+def test_quiet_hours_defer_sms_without_spending_retries(
+    redis_url: str, redis_client: redis.Redis, simulators: Simulators
+) -> None:
+    local = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    window = f"{(local - timedelta(hours=1)):%H:%M}-{(local + timedelta(hours=2)):%H:%M}"
+    settings = replace(flow_settings(redis_url, simulators, SMS_QUIET_HOURS=window),
+                       batch_size=50)
+    worker = start_worker(settings, threads=2)
+    try:
+        campaign = run_campaign(snapshot(120), settings=settings, name="t", channels=("sms",),
+                                holdout_permille=0, coupon=CouponSpec(), wait=True, timeout=60)
+    finally:
+        worker.stop()
+    state = CampaignStore(client=redis_client).progress(campaign.campaign_id)
+    assert (state.batches_done, state.batches_deferred) == (0, 3)
+    assert sms_recipients(simulators) == 0
+    # The rest of each batch waits in the broker's delay queue until the window ends (~2 h).
+    delayed = redis_client.hlen("quanpai-dq:campaigns.DQ.msgs")
+    assert delayed == 3
