@@ -120,7 +120,8 @@ class _Connection(asyncio.Protocol):
 class Http1Pool:
     """Keep-alive connections to one origin (``scheme://host:port``)."""
 
-    def __init__(self, origin: str, *, size: int = 64, timeout_s: float = 10.0) -> None:
+    def __init__(self, origin: str, *, size: int = 64, timeout_s: float = 10.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http(s) origin, got {origin!r}")
@@ -133,7 +134,7 @@ class Http1Pool:
         self._idle: deque[_Connection] = deque()
         self._slots = asyncio.Semaphore(size)
         self._timeout_s = timeout_s
-        self._ssl = ssl.create_default_context() if self._tls else None
+        self._ssl = (ssl_context or ssl.create_default_context()) if self._tls else None
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -202,10 +203,12 @@ def _expire(waiter: asyncio.Future[tuple[int, bytes]]) -> None:
 class LeanPoster:
     """``Poster`` over ``Http1Pool``s, one per origin, created on first use."""
 
-    def __init__(self, *, size: int = 64, timeout_s: float = 10.0) -> None:
+    def __init__(self, *, size: int = 64, timeout_s: float = 10.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self._pools: dict[str, Http1Pool] = {}
         self._size = size
         self._timeout_s = timeout_s
+        self._ssl_context = ssl_context
 
     async def post(self, url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
         scheme_end = url.find("://") + 3
@@ -217,7 +220,8 @@ class LeanPoster:
         pool = self._pools.get(origin)
         if pool is None:
             pool = self._pools[origin] = Http1Pool(origin, size=self._size,
-                                                   timeout_s=self._timeout_s)
+                                                   timeout_s=self._timeout_s,
+                                                   ssl_context=self._ssl_context)
         return await pool.request(target, body, content_type)
 
     def close(self) -> None:

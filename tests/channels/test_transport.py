@@ -4,11 +4,19 @@ servers closing idle connections, ``Connection: close`` and timeouts."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from channels.transport import Http1Pool, LeanPoster
 from tests.channels.support import run
@@ -99,4 +107,50 @@ def test_timeout_and_refused_connection() -> None:
             await Http1Pool(url).request("/echo", b"", "text/plain")
         with pytest.raises(ValueError):
             Http1Pool("ftp://example.cn")
+    run(scenario)
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_with_certificate_check(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+
+    async def scenario() -> None:
+        app = web.Application()
+        app[PEERS] = set()
+        app.router.add_post("/echo", echo)
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(cert, key)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            trusting = ssl.create_default_context(cafile=str(cert))
+            poster = LeanPoster(ssl_context=trusting)
+            status, body = await poster.post(f"https://127.0.0.1:{port}/echo", b"x",
+                                              "text/plain")
+            assert (status, body) == (200, b"echo:x/echo")
+            poster.close()
+            with pytest.raises(ssl.SSLError):  # default trust store: the certificate fails
+                await LeanPoster().post(f"https://127.0.0.1:{port}/echo", b"x", "text/plain")
+        finally:
+            await runner.cleanup()
     run(scenario)
