@@ -62,6 +62,7 @@ class SmsSimulator:
         self._sender = sender
         self._nonces: dict[str, float] = {}
         self._sends: dict[str, list[float]] = {}
+        self._prune_at = 100_000
         # phone -> (send time "yyyy-MM-dd HH:mm:ss", OutId, template, delivered) for
         # QuerySendDetails; the oldest phones are forgotten past ``query_history``.
         self._history: dict[str, list[tuple[str, str, str, bool]]] = {}
@@ -136,6 +137,13 @@ class SmsSimulator:
         now = time.time()
         for phone in phones:
             self._sends.setdefault(f"{sign_name}|{template}|{phone}", []).append(now)
+        if len(self._sends) > self._prune_at:
+            # Numbers with nothing in the last 24 h no longer count: forget them, so a
+            # long-running simulator stays bounded by one day's distinct numbers.
+            horizon = now - 86_400
+            self._sends = {k: [t for t in v if t > horizon] for k, v in self._sends.items()
+                           if v[-1] > horizon}
+            self._prune_at = max(100_000, 2 * len(self._sends))
 
     def business(self, action: str, params: Mapping[str, str],
                  app: web.Application) -> dict[str, Any]:
