@@ -95,6 +95,7 @@ class WeChatSimulator:
         self._mass_received: dict[str, int] = {}
         self._msgid = 200_228_000
         self._mass_id = 34_000
+        self._prune_at = 200_000
 
     def _count(self, name: str) -> int:
         key = f"{name}:{time.strftime('%Y%m%d')}"
@@ -200,6 +201,8 @@ class WeChatSimulator:
             return err(43117)
         recent.append(now)
         self._minute[openid] = recent
+        if len(self._client_msg_ids) + len(self._minute) > self._prune_at:
+            self._prune(now)
         self._msgid += 1
         if isinstance(cmid, str) and cmid:
             self._client_msg_ids[(openid, cmid)] = (self._msgid, now)
@@ -211,6 +214,14 @@ class WeChatSimulator:
                     "Event": "TEMPLATESENDJOBFINISH", "MsgID": self._msgid,
                     "Status": "failed:user block" if blocked else "success"}, openid, app)
         return {"errcode": 0, "errmsg": "ok", "msgid": self._msgid}
+
+    def _prune(self, now: float) -> None:
+        """Forget dedupe keys and minute counters past their windows (bounded memory)."""
+        window = self.config.client_msg_id_window_s
+        self._client_msg_ids = {k: v for k, v in self._client_msg_ids.items()
+                                if now - v[1] < window}
+        self._minute = {k: v for k, v in self._minute.items() if now - v[-1] < 60}
+        self._prune_at = max(200_000, 2 * (len(self._client_msg_ids) + len(self._minute)))
 
     def mass_send(self, body: Any, app: web.Application) -> dict[str, Any]:
         c, stats, faults = self.config, app[STATS], faults_of(app)
