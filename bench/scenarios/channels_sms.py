@@ -103,7 +103,8 @@ class Run:
 
 
 def drive(harness: Harness, channel_name: str, batches: Sequence[Sequence[Message]], *,
-          parallel: int = 2, before: Callable[[Channel], Awaitable[Any]] | None = None) -> Run:
+          parallel: int = 2, before: Callable[[Channel], Awaitable[Any]] | None = None,
+          settings: Settings | None = None) -> Run:
     """Send ``batches`` through the named channel, ``parallel`` batches in flight (as several
     worker coroutines would); CPU and wall time measured around the sends only."""
 
@@ -111,7 +112,7 @@ def drive(harness: Harness, channel_name: str, batches: Sequence[Sequence[Messag
         client = redis.asyncio.Redis.from_url(harness.redis.url)
         connector = aiohttp.TCPConnector(limit=256)
         async with aiohttp.ClientSession(connector=connector) as session:
-            channel = build_channels(harness.settings, session=session,
+            channel = build_channels(settings or harness.settings, session=session,
                                      redis=client)[channel_name]
             if before is not None:
                 await before(channel)
