@@ -1,0 +1,84 @@
+"""The processes of a one-machine deployment, started for the demo and the benchmarks.
+
+``local_stack`` makes sure the private Redis runs (starting it under ``var_dir`` if needed), starts
+the channel simulators and the workers as their own processes on free ports, and yields the
+settings that point at them. On exit it stops what it started, and only that.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from infra import services
+from infra.errors import ServiceError
+from infra.ports import free_port, wait_port
+from infra.settings import Settings
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dispatcher.cli", *args], env=env,
+        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process these settings' service addresses."""
+    env = {**os.environ, "QUANPAI_VAR": str(settings.var_dir),
+           "WECHAT_BASE_URL": settings.wechat.base_url, "SMS_BASE_URL": settings.sms.base_url,
+           "ALIPAY_BASE_URL": settings.alipay.base_url}
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    return env
+
+
+@contextmanager
+def local_stack(
+    settings: Settings, *, threads: int = 8, processes: int = 1, sim_args: tuple[str, ...] = ()
+) -> Iterator[Settings]:
+    """Redis, simulators and ``processes`` workers; yields settings pointing at them."""
+    logs = settings.var_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    own_redis = not settings.redis_url and not services.status(settings).redis_running
+    state = services.up(settings)
+    ports = {name: free_port() for name in ("wechat", "sms", "alipay")}
+    wired = replace(
+        settings,
+        redis_url=state.redis_url,
+        wechat=replace(settings.wechat, base_url=f"http://127.0.0.1:{ports['wechat']}"),
+        sms=replace(settings.sms, base_url=f"http://127.0.0.1:{ports['sms']}"),
+        alipay=replace(settings.alipay,
+                       base_url=f"http://127.0.0.1:{ports['alipay']}/gateway.do"),
+    )
+    env = env_for(wired)
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        started.append(_spawn(["simulate", "--wechat-port", str(ports["wechat"]),
+                               "--sms-port", str(ports["sms"]), "--alipay-port",
+                               str(ports["alipay"]), *sim_args], env, logs / "sim.log"))
+        for _ in range(processes):
+            started.append(_spawn(["worker", "--threads", str(threads)], env,
+                                  logs / "worker.log"))
+        if not all(wait_port("127.0.0.1", p, timeout=30) for p in ports.values()):
+            raise ServiceError(f"channel simulators did not start: see {logs / 'sim.log'}")
+        yield wired
+    finally:
+        for process in reversed(started):
+            _stop(process)
+        if own_redis:
+            services.down(settings)
