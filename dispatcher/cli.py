@@ -26,7 +26,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("dispatcher.commands.demo", "the whole flow on the embedded default"),
     "simulate": ("channels.cli", "run the WeChat / SMS / Alipay simulators"),
     "serve": ("catalog.cli", "run the catalog HTTP API"),
-    "printer-agent": ("printer_agent.cli", "run the store printer agent"),
 }
 
 
