@@ -14,7 +14,7 @@ from analytics.events import Event
 from catalog.context import Catalog
 from catalog.errors import InvalidInput, Refused
 from catalog.issuance import IssuedCoupon, issue_batch_async
-from catalog.rules import MerchantRules, load_rules, rules_key
+from catalog.rules import MerchantRules
 from catalog.templates import check_id
 
 REFUSALS = {
@@ -44,7 +44,7 @@ def account_prefix(merchant_id: str, member_id: str) -> str:
 
 
 async def load_merchant_rules(catalog: Catalog, merchant_id: str) -> MerchantRules:
-    return load_rules(await catalog.client.get(rules_key(merchant_id)))
+    return await catalog.rules(merchant_id)
 
 
 async def change(

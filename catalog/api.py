@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
+import redis
 from aiohttp import web
 
 from catalog.auth import Principal, verify_token
 from catalog.context import Catalog
-from catalog.errors import CatalogError, InvalidInput, Refused
+from catalog.errors import CatalogError, InvalidInput, Refused, StoreUnavailable
 
 CATALOG = web.AppKey("catalog", Catalog)
 PRINCIPAL = web.RequestKey("principal", Principal)
@@ -48,6 +49,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except CatalogError as exc:
         return respond(error_body(exc), status=exc.status)
+    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+        # retryable: every state change is one script, so nothing was half-applied
+        unavailable = StoreUnavailable(f"Redis is unavailable ({exc}); retry shortly")
+        return respond(error_body(unavailable), status=unavailable.status)
     except web.HTTPException as exc:
         if exc.status >= 400:
             return respond({"error": exc.reason, "message": exc.text or exc.reason},

@@ -152,6 +152,7 @@ async def put_rules(request: web.Request) -> web.Response:
         if template_id not in templates:
             raise InvalidInput("template_ids", f"template {template_id} does not exist")
     await cat.client.set(rules_key(who.merchant_id), dump_rules(rules))
+    cat.forget_rules(who.merchant_id)
     return respond(rules.to_json())
 
 

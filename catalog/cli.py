@@ -49,7 +49,10 @@ def build_app(settings: Settings, *, redis_url: str, cluster: bool = False) -> A
         client = RedisCluster.from_url(redis_url)
         sync_client: Any = redis.RedisCluster.from_url(redis_url)
     else:
-        client = redis.asyncio.Redis.from_url(redis_url, max_connections=256)
+        # a blocking pool waits for a free connection instead of failing under a burst
+        pool = redis.asyncio.BlockingConnectionPool.from_url(redis_url, max_connections=64,
+                                                             timeout=5)
+        client = redis.asyncio.Redis(connection_pool=pool)
         sync_client = redis.Redis.from_url(redis_url)
     sink = RedisStreamSink(client=sync_client, stream=settings.events_stream)
     catalog = Catalog(client=client, secret=settings.secret_key.encode(), tz=settings.timezone,

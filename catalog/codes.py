@@ -48,6 +48,11 @@ def _mac(key: bytes, payload: int) -> int:
 
 def make_code(*, secret: bytes, merchant_id: str, template_number: int, serial: int) -> str:
     """The 16-character code of one coupon."""
+    return _code(secret, merchant_id, template_number, serial)
+
+
+@lru_cache(maxsize=1 << 16)  # wallets are read again and again: an HMAC per coupon adds up
+def _code(secret: bytes, merchant_id: str, template_number: int, serial: int) -> str:
     if not 0 < template_number < 1 << TEMPLATE_BITS or not 0 < serial < 1 << SERIAL_BITS:
         raise ValueError("template number or serial out of range for a code")
     payload = template_number << SERIAL_BITS | serial

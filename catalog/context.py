@@ -20,6 +20,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from analytics.events import Event, EventSink
 from catalog.errors import NotFound, StoreUnavailable
+from catalog.rules import MerchantRules, load_rules, rules_key
 from catalog.store import lua
 from catalog.templates import CouponTemplate, day_number
 
@@ -121,6 +122,7 @@ class Catalog:
         self._template_ttl = template_ttl
         self._templates: dict[str, tuple[float, dict[str, CouponTemplate]]] = {}
         self._clock = clock
+        self._rules: dict[str, tuple[float, MerchantRules]] = {}
 
     def now(self) -> datetime:
         """The merchant-local time; a clock is injected where "today" must be chosen."""
@@ -154,6 +156,18 @@ class Catalog:
         if found is None:
             raise NotFound(f"template {template_id} does not exist")
         return found
+
+    async def rules(self, merchant_id: str) -> MerchantRules:
+        """The merchant's rules, cached like templates (``forget_rules`` after a change)."""
+        cached = self._rules.get(merchant_id)
+        if cached and time.monotonic() - cached[0] < self._template_ttl:
+            return cached[1]
+        found = load_rules(await self.client.get(rules_key(merchant_id)))
+        self._rules[merchant_id] = (time.monotonic(), found)
+        return found
+
+    def forget_rules(self, merchant_id: str) -> None:
+        self._rules.pop(merchant_id, None)
 
     def emit(self, events: Sequence[Event]) -> None:
         self.events.add(events)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import product
@@ -28,9 +29,8 @@ from catalog.wallet import WalletCoupon
 
 KIND_ORDER = {"exchange": 0, "count_card": 0, "duration_card": 0, "discount": 1,
               "threshold": 2, "cash": 3, "gift_card": 9}
-EXHAUSTIVE_LIMIT = 512  # combinations tried one by one; above it a beam search
-BEAM = 24
-PER_GROUP = 3  # best few candidates of a group are searched; the rest cannot beat them alone
+EXHAUSTIVE_LIMIT = 64  # combinations tried one by one; above it greedy + single swaps
+PER_GROUP = 3  # the best few candidates of a group are searched
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +120,12 @@ def gate(coupon: WalletCoupon, *, store_id: str, channel: str, day: int) -> str 
 
 
 def coupon_discount(
-    template: CouponTemplate, lines: tuple[OrderLine, ...], amounts: list[int]
+    template: CouponTemplate, lines: tuple[OrderLine, ...], amounts: list[int],
+    scope: tuple[int, ...] | None = None,
 ) -> tuple[int, list[int], str | None]:
     """(discount, per-line amounts after it, reason when the discount is 0)."""
-    scope = [i for i, line in enumerate(lines) if in_scope(template, line)]
-    eligible = sum(amounts[i] for i in scope)
+    if scope is None:
+        scope = scope_of(template, lines)
     kind = template.kind
     if kind in ("exchange", "count_card", "duration_card"):
         for i in scope:
@@ -134,6 +135,7 @@ def coupon_discount(
                 after[i] -= unit
                 return unit, after, None
         return 0, amounts, "item_not_in_order"
+    eligible = sum(amounts[i] for i in scope)
     if not scope or eligible <= 0:
         return 0, amounts, "no_item_in_scope"
     if eligible < template.threshold_fen:
@@ -147,13 +149,18 @@ def coupon_discount(
     return off, spread(amounts, scope, off), None
 
 
-def spread(amounts: list[int], scope: list[int], off: int) -> list[int]:
+def scope_of(template: CouponTemplate, lines: tuple[OrderLine, ...]) -> tuple[int, ...]:
+    return tuple(i for i, line in enumerate(lines) if in_scope(template, line))
+
+
+def spread(amounts: list[int], scope: Sequence[int], off: int) -> list[int]:
     """Take ``off`` fen from the lines in ``scope`` in proportion to their amounts."""
     total = sum(amounts[i] for i in scope)
     after = list(amounts)
     taken = 0
+    last = len(scope) - 1
     for n, i in enumerate(scope):
-        share = off - taken if n == len(scope) - 1 else off * amounts[i] // total
+        share = off - taken if n == last else off * amounts[i] // total
         after[i] -= share
         taken += share
     return after
@@ -163,28 +170,70 @@ def _scale(amounts: list[int], permille: int) -> list[int]:
     return [a * permille // 1000 for a in amounts]
 
 
-def _evaluate(
-    chosen: tuple[WalletCoupon, ...], lines: tuple[OrderLine, ...], amounts: list[int]
-) -> tuple[int, list[int], list[int]]:
-    total, per = 0, []
-    for coupon in sorted(chosen, key=lambda c: KIND_ORDER[c.template.kind]):
-        off, amounts, _ = coupon_discount(coupon.template, lines, amounts)
-        total += off
-        per.append(off)
-    return total, amounts, per
+class _Search:
+    """Evaluates coupon sets in the canonical order (exchange, discount, threshold, cash)."""
+
+    def __init__(self, lines: tuple[OrderLine, ...], amounts: list[int]) -> None:
+        self.lines = lines
+        self.amounts = amounts
+        self.scopes: dict[str, tuple[int, ...]] = {}
+        self.memo: dict[tuple[str, ...], tuple[int, list[int], list[int]]] = {}
+        self.ranks: dict[str, tuple[int, str]] = {}
+
+    def scope(self, template: CouponTemplate) -> tuple[int, ...]:
+        found = self.scopes.get(template.template_id)
+        if found is None:
+            found = self.scopes[template.template_id] = scope_of(template, self.lines)
+        return found
+
+    def evaluate(self, chosen: Sequence[WalletCoupon]) -> tuple[int, list[int], list[int]]:
+        """(total discount, per-line amounts after, discount per coupon in canonical order).
+
+        Results are kept per canonical prefix, so extending a set by one coupon (what the
+        searches do most) costs one coupon's arithmetic."""
+        ranks = self.ranks
+        for coupon in chosen:
+            if coupon.code not in ranks:
+                ranks[coupon.code] = (KIND_ORDER[coupon.template.kind], coupon.code)
+        ordered = sorted(chosen, key=lambda c: ranks[c.code])
+        key = tuple(c.code for c in ordered)
+        found = self.memo.get(key)
+        if found is not None:
+            return found
+        n = max(len(key) - 1, 0)
+        while n > 0 and key[:n] not in self.memo:
+            n -= 1
+        total, amounts, per = self.memo[key[:n]] if n else (0, self.amounts, [])
+        per = list(per)
+        for coupon in ordered[n:]:
+            off, amounts, _ = coupon_discount(coupon.template, self.lines, amounts,
+                                              self.scope(coupon.template))
+            total += off
+            per.append(off)
+        self.memo[key] = (total, amounts, per)
+        return total, amounts, per
 
 
 def best_combination(
-    usable: list[WalletCoupon], lines: tuple[OrderLine, ...], amounts: list[int]
+    usable: list[WalletCoupon], lines: tuple[OrderLine, ...], amounts: list[int],
+    search: _Search | None = None,
 ) -> tuple[tuple[WalletCoupon, ...], int]:
-    """The coupon set with the largest total discount (fewest coupons on a tie)."""
+    """The coupon set with the largest total discount (fewest coupons on a tie).
+
+    Small searches are exhaustive. Larger ones start from the greedy choice (each group's best
+    coupon, in application order) and improve it by single swaps until none helps: every legal
+    alternative of every group is tried against the rest of the current best set.
+    """
+    search = search or _Search(lines, amounts)
     best: tuple[tuple[WalletCoupon, ...], int] = ((), 0)
 
-    def consider(chosen: tuple[WalletCoupon, ...]) -> None:
+    def consider(chosen: tuple[WalletCoupon, ...]) -> bool:
         nonlocal best
-        total = _evaluate(chosen, lines, amounts)[0]
+        total = search.evaluate(chosen)[0]
         if total > best[1] or (total == best[1] and total > 0 and len(chosen) < len(best[0])):
             best = (chosen, total)
+            return True
+        return False
 
     groups: dict[str, list[WalletCoupon]] = {}
     for coupon in usable:
@@ -202,17 +251,25 @@ def best_combination(
             consider(tuple(c for c in pick if c is not None))
         return best
     options.sort(key=lambda g: min(KIND_ORDER[c.template.kind] for c in g))
-    beam: list[tuple[int, tuple[WalletCoupon, ...]]] = [(0, ())]
-    for g in options:
-        grown = list(beam)
-        for _, chosen in beam:
-            for coupon in g:
-                grown_pick = (*chosen, coupon)
-                grown.append((_evaluate(grown_pick, lines, amounts)[0], grown_pick))
-        grown.sort(key=lambda item: (-item[0], len(item[1])))
-        beam = grown[:BEAM]
-    for _, chosen in beam[:1]:
-        consider(chosen)
+    current: list[WalletCoupon | None] = []
+    for g in options:  # greedy: the group's coupon that adds most to what is chosen so far
+        base = [c for c in current if c is not None]
+        gains = [(search.evaluate([*base, c])[0], c) for c in g]
+        top = max(gains, key=lambda item: item[0])
+        current.append(top[1] if top[0] > search.evaluate(base)[0] else None)
+    total = search.evaluate([c for c in current if c is not None])[0]
+    improved = True
+    while improved:  # single swaps until none helps; evaluations share canonical prefixes
+        improved = False
+        for n in range(len(options)):
+            for alternative in [None, *options[n]]:
+                if alternative is current[n]:
+                    continue
+                trial = [*current[:n], alternative, *current[n + 1:]]
+                value = search.evaluate([c for c in trial if c is not None])[0]
+                if value > total:
+                    current, total, improved = trial, value, True
+    consider(tuple(c for c in current if c is not None))
     return best
 
 
@@ -255,22 +312,26 @@ def quote(
          points_used=result.points_used)
 
     current = amounts_now[0]
+    search = _Search(lines, current)
     reasons: dict[str, str] = {}
+    alone: dict[str, int] = {}
     usable: list[WalletCoupon] = []
     for coupon in wallet:
         reason = gate(coupon, store_id=store_id, channel=channel, day=day)
         if reason is None:
-            off, _, why = coupon_discount(coupon.template, lines, current)
+            off, _, why = coupon_discount(coupon.template, lines, current,
+                                          search.scope(coupon.template))
             reason = why if off == 0 else None
+            alone[coupon.code] = off
         if reason is None:
             usable.append(coupon)
         else:
             reasons[coupon.code] = reason
-    usable.sort(key=lambda c: -coupon_discount(c.template, lines, current)[0])
-    chosen, _ = best_combination(usable, lines, current)
-    _, after, per = _evaluate(chosen, lines, current)
-    applied = dict(zip([c.code for c in sorted(chosen, key=lambda c: KIND_ORDER[c.template.kind])],
-                       per, strict=True))
+    usable.sort(key=lambda c: -alone[c.code])
+    chosen, _ = best_combination(usable, lines, current, search)
+    _, after, per = search.evaluate(chosen)
+    ordered = sorted(chosen, key=lambda c: (KIND_ORDER[c.template.kind], c.code))
+    applied = dict(zip([c.code for c in ordered], per, strict=True))
     result.applied = list(chosen)
     for coupon in wallet:
         entry: dict[str, Any] = {"code": display(coupon.code), "template_id":

@@ -1,0 +1,210 @@
+"""Catalog API latency at a sustained request rate: quote over a 20-coupon wallet, redemption.
+
+``quanpai serve`` runs in its own process(es) on a private Redis with AOF on; an open-loop load
+generator runs in another process: request i is due at ``start + i / rate`` whatever happened
+to earlier requests, and its latency counts from that due time, so a stall shows up in the
+percentiles instead of silently lowering the rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bench.report import Result
+
+SECRET = "bench-secret"
+MERCHANT = "bench"
+RATE = 2000
+SECONDS = {"quick": 5, "full": 20}
+WALLET_MEMBERS = 500
+
+
+def _seed(redis_url: str, redemptions: int) -> tuple[list[str], list[str]]:
+    """20 templates held by every wallet member; single-use codes for the redemption run."""
+    import redis
+
+    from catalog.issuance import issue_batch
+    from catalog.templates import CouponTemplate, save_template
+
+    client = redis.Redis.from_url(redis_url)
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    members = [f"W{i:05d}" for i in range(WALLET_MEMBERS)]
+    for i in range(20):
+        kind = ("threshold", "discount", "cash", "exchange")[i % 4]
+        fields: dict[str, Any] = {  # type: ignore[assignment]
+            "threshold": {"threshold_fen": 5000 + 1000 * i, "discount_fen": 500 + 100 * i},
+            "discount": {"rate_permille": 900 - 10 * i, "cap_fen": 3000},
+            "cash": {"discount_fen": 200 + 50 * i},
+            "exchange": {"item_sku": "SKU1"},
+        }[kind]
+        template = CouponTemplate.from_json({
+            "merchant_id": MERCHANT, "kind": kind, "name": f"券{i}",
+            "total_stock": WALLET_MEMBERS, "valid_days": 30, "stacking_group": f"g{i % 5}",
+            "exclusive": i == 7, **fields})
+        tid = save_template(client, template)
+        issue_batch(client, merchant_id=MERCHANT, campaign_id="wallets", template_id=tid,
+                    member_ids=members, now=now, secret=SECRET.encode())
+    tid = save_template(client, CouponTemplate(
+        merchant_id=MERCHANT, kind="cash", name="代金", total_stock=redemptions,
+        discount_fen=500, valid_days=30))
+    codes: list[str] = []
+    for start in range(0, redemptions, 2000):
+        ids = [f"R{i:07d}" for i in range(start, min(start + 2000, redemptions))]
+        codes += [c.code for c in issue_batch(
+            client, merchant_id=MERCHANT, campaign_id="redeem", template_id=tid,
+            member_ids=ids, now=now, secret=SECRET.encode())]
+    client.close()
+    return members, codes
+
+
+async def _load(url: str, token: str, kind: str, rate: int, seconds: float,
+                items: list[str]) -> dict[str, Any]:
+    import aiohttp
+
+    count = int(rate * seconds)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    headers = {"Authorization": f"Bearer {token}"}
+    connector = aiohttp.TCPConnector(limit=512)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        def request(i: int) -> tuple[str, dict[str, Any], dict[str, str]]:
+            if kind == "quote":
+                return "/v1/checkout/quote", {
+                    "member_id": random.choice(items), "store_id": "S1", "order_id": f"Q{i}",
+                    "lines": [{"sku": "SKU1", "category": "c1", "quantity": 1,
+                               "unit_price_fen": 3000},
+                              {"sku": "SKU2", "category": "c2", "quantity": 2,
+                               "unit_price_fen": 4500},
+                              {"sku": "SKU3", "category": "c1", "quantity": 1,
+                               "unit_price_fen": 1200}]}, {}
+            return "/v1/redemptions", {"code": items[i], "order_id": f"O{i}", "store_id": "S1",
+                                       "amount_fen": 2000}, {"Idempotency-Key": f"k{i}"}
+
+        async def one(i: int, due: float) -> None:
+            path, body, extra = request(i)
+            try:
+                async with session.post(url + path, json=body, headers=extra) as resp:
+                    await resp.read()
+                    ok = resp.status in (200, 201)
+                    if not ok:
+                        errors[str(resp.status)] = errors.get(str(resp.status), 0) + 1
+            except aiohttp.ClientError as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            latencies.append(time.perf_counter() - due)
+
+        # warm the connection pool and the server before the clock starts
+        await asyncio.gather(*(one(i, time.perf_counter()) for i in range(50)))
+        latencies.clear()
+        errors.clear()
+        tasks = []
+        start = time.perf_counter() + 0.05
+        for i in range(50, count + 50):
+            due = start + (i - 50) / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one(i, due)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {"count": len(latencies), "rate": len(latencies) / elapsed,
+            "p50_ms": latencies[len(latencies) // 2] * 1000,
+            "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+            "max_ms": latencies[-1] * 1000, "errors": errors}
+
+
+def _loadgen_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url")
+    parser.add_argument("--token")
+    parser.add_argument("--kind")
+    parser.add_argument("--rate", type=int)
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--items")
+    args = parser.parse_args(argv)
+    import uvloop
+
+    items = json.loads(Path(args.items).read_text())
+    result = uvloop.run(_load(args.url, args.token, args.kind, args.rate, args.seconds, items))
+    print(json.dumps(result))
+
+
+def _wait_http(url: str, timeout: float = 20) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/v1/openapi.json", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("quanpai serve did not come up")
+
+
+def run(*, size: str, workers: int = 2) -> list[Result]:
+    from catalog.auth import mint_token
+    from infra.ports import free_port
+    from infra.redis_server import RedisServer
+
+    seconds = SECONDS[size]
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(directory=Path(tmp) / "redis")
+        server.start()
+        port = free_port()
+        env = {**os.environ, "REDIS_URL": server.url, "QUANPAI_SECRET": SECRET,
+               "QUANPAI_MERCHANT": MERCHANT}
+        serve = None
+        try:
+            members, codes = _seed(server.url, RATE * seconds + 100)
+            serve = subprocess.Popen(
+                [sys.executable, "-m", "dispatcher.cli", "serve", "--port", str(port),
+                 "--workers", str(workers)], env=env, stderr=subprocess.DEVNULL)
+            url = f"http://127.0.0.1:{port}"
+            _wait_http(url)
+            token = mint_token(secret=SECRET.encode(), role="cashier", merchant_id=MERCHANT,
+                               store_id="S1")
+            for kind, items, target in (("quote", members, 20.0), ("redeem", codes, 10.0)):
+                items_file = Path(tmp) / f"{kind}.json"
+                items_file.write_text(json.dumps(items))
+                out = subprocess.run(
+                    [sys.executable, "-m", "bench.scenarios.catalog_latency", "--url", url,
+                     "--token", token, "--kind", kind, "--rate", str(RATE),
+                     "--seconds", str(seconds), "--items", str(items_file)],
+                    check=True, capture_output=True, text=True, env=env)
+                got = json.loads(out.stdout)
+                label = "quote (20-coupon wallet)" if kind == "quote" else "redemption"
+                results += [
+                    Result("catalog_latency", f"{label} p50 at {RATE}/s", round(got["p50_ms"], 2),
+                           "ms"),
+                    Result("catalog_latency", f"{label} p99 at {RATE}/s", round(got["p99_ms"], 2),
+                           "ms", target=target, better="lower"),
+                    Result("catalog_latency", f"{label} achieved rate", round(got["rate"]),
+                           "req/s", target=RATE * 0.98, better="higher"),
+                    Result("catalog_latency", f"{label} errors", sum(got["errors"].values()),
+                           "requests", target=0, better="lower"),
+                ]
+        finally:
+            if serve is not None:
+                serve.terminate()
+                serve.wait(10)
+            server.stop()
+    return results
+
+
+if __name__ == "__main__":
+    _loadgen_main(sys.argv[1:])
