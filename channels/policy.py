@@ -10,13 +10,18 @@ other worker stops asking for the rest of the day.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from redis.exceptions import RedisError
+
 from channels.base import Channel, Message, SendResult
+from channels.errors import ChannelUnavailable
 from channels.ratelimit import DailyQuota, FrequencyCap, QuietHours, RollingLimit
 
+log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -45,7 +50,15 @@ class LimitedChannel:
         self._tz = tz
 
     async def send(self, messages: Sequence[Message]) -> list[SendResult]:
-        """Hold back what the limits refuse; send the rest through the inner channel."""
+        """Hold back what the limits refuse; send the rest through the inner channel.
+        Raises ``ChannelUnavailable`` when the limits cannot be read (nothing was sent)."""
+        try:
+            return await self._send(messages)
+        except RedisError as exc:
+            raise ChannelUnavailable(f"shared limits unavailable in Redis: {exc}; nothing "
+                                     "was sent, retry the batch") from exc
+
+    async def _send(self, messages: Sequence[Message]) -> list[SendResult]:
         now = self._clock()
         results: list[SendResult | None] = [None] * len(messages)
         if self._quiet is not None:
@@ -82,10 +95,18 @@ class LimitedChannel:
             for i, result in zip(pending, sent, strict=True):
                 results[i] = result
             if self._quota is not None:
-                unused = sum(1 for r in sent if r.status != "sent")
-                if any(r.status == "quota_exhausted" for r in sent):
-                    # The provider says the day is over: make every worker see it.
-                    await self._quota.reserve(self._quota.limit, now=now)
-                else:
-                    await self._quota.release(unused, now=now)
+                await self._settle(self._quota, sent, now)
         return [r for r in results if r is not None]
+
+    @staticmethod
+    async def _settle(quota: DailyQuota, sent: Sequence[SendResult], now: datetime) -> None:
+        """Give back what the provider did not take, after the sends (failures only logged:
+        the sends happened and must be reported as they are)."""
+        try:
+            if any(r.status == "quota_exhausted" for r in sent):
+                # The provider says the day is over: make every worker see it.
+                await quota.reserve(quota.limit, now=now)
+            else:
+                await quota.release(sum(1 for r in sent if r.status != "sent"), now=now)
+        except RedisError as exc:
+            log.warning("daily quota not settled after a send: %s", exc)

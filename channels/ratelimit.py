@@ -15,13 +15,17 @@ All scripts read the clock with ``TIME`` on the server so hosts with skewed cloc
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from redis.exceptions import RedisError
+
 from channels.base import RedisClient
 
+log = logging.getLogger(__name__)
 _BUCKET = """
 local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local t = redis.call('TIME')
@@ -89,8 +93,14 @@ class RateLimiter:
 
     async def acquire(self, n: int = 1) -> float:
         """Take ``n`` tokens, sleeping until the bucket covers them; returns seconds slept."""
-        wait_ms = int(await self._redis.eval(  # type: ignore[misc]
-            _BUCKET, 1, self._key, self._rate, self._burst, n))
+        try:
+            wait_ms = int(await self._redis.eval(  # type: ignore[misc]
+                _BUCKET, 1, self._key, self._rate, self._burst, n))
+        except RedisError as exc:
+            # Pacing is a courtesy to the provider, whose own throttling codes still apply:
+            # a send already under way must not fail half-done because Redis blinked.
+            log.warning("rate limiter %s unavailable, not pacing: %s", self._key, exc)
+            return 0.0
         if wait_ms > 0:
             await asyncio.sleep(wait_ms / 1000)
         return wait_ms / 1000

@@ -14,11 +14,15 @@ into a hash inside Redis (one Lua call), then takes fields from the hash.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
+
 from channels.base import RedisClient
 
+log = logging.getLogger(__name__)
 FIELD = "\x1f"
 RECORD = "\x1e"
 
@@ -88,30 +92,38 @@ class ReceiptIndex:
         """One record of a blob (addresses and ids never contain the separators)."""
         return f"{address}{FIELD}{member_id}{FIELD}{campaign_id}{FIELD}{coupon_code}{RECORD}"
 
-    async def remember_packed(self, blobs: dict[str, str]) -> None:
-        """Append packed records (``pack``) per provider id, in one round trip."""
+    async def remember_packed(self, blobs: dict[str, str]) -> bool:
+        """Append packed records (``pack``) per provider id, in one round trip. False when
+        Redis failed: the sends stand, only their receipts will not become events (a send
+        must not be reported failed, and repeated, because its bookkeeping failed)."""
         if not blobs:
-            return
+            return True
         pipe = self._redis.pipeline(transaction=False)
         for provider_id, blob in blobs.items():
             key = self._key(provider_id) + ":b"
             pipe.append(key, blob)
             pipe.expire(key, self._ttl_s)
-        await pipe.execute()
+        try:
+            await pipe.execute()
+        except RedisError as exc:
+            log.warning("receipt index %s: %d ids not recorded: %s", self._channel,
+                        len(blobs), exc)
+            return False
+        return True
 
     async def remember(self, provider_id: str,
-                       rows: Sequence[tuple[str, Recipient]]) -> None:
+                       rows: Sequence[tuple[str, Recipient]]) -> bool:
         """Record ``(address, recipient)`` pairs sent under ``provider_id``."""
-        await self.remember_packed({provider_id: "".join(
+        return await self.remember_packed({provider_id: "".join(
             self.pack(a, r.member_id, r.campaign_id, r.coupon_code) for a, r in rows)})
 
-    async def remember_rows(self, rows: Sequence[tuple[str, str, Recipient]]) -> None:
+    async def remember_rows(self, rows: Sequence[tuple[str, str, Recipient]]) -> bool:
         """Record ``(provider id, address, recipient)`` rows under many ids."""
         blobs: dict[str, list[str]] = {}
         for provider_id, address, r in rows:
             blobs.setdefault(provider_id, []).append(
                 self.pack(address, r.member_id, r.campaign_id, r.coupon_code))
-        await self.remember_packed({k: "".join(v) for k, v in blobs.items()})
+        return await self.remember_packed({k: "".join(v) for k, v in blobs.items()})
 
     async def take(self, provider_id: str, addresses: Sequence[str]) -> list[Recipient | None]:
         """The recipients for ``addresses``, removing them; ``None`` where already taken or

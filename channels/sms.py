@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import aiohttp
+from redis.exceptions import RedisError
 
 from channels import aliyun_signature
 from channels.base import Message, RedisClient, SendResult
@@ -63,6 +65,7 @@ def classify(code: str) -> Outcome:
         return "failed_retryable"
     return "failed_permanent"
 
+log = logging.getLogger(__name__)
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PHONE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
 
@@ -100,14 +103,26 @@ class TimeoutLedger:
         self._redis = redis
         self._ttl_s = ttl_s
 
+    # Bookkeeping around sends that already happened: a Redis failure here is logged, never
+    # turned into a failed send (which the dispatcher would repeat).
     async def mark(self, out_id: str) -> None:
-        await self._redis.set(f"ch:sms:timeout:{out_id}", 1, ex=self._ttl_s)
+        try:
+            await self._redis.set(f"ch:sms:timeout:{out_id}", 1, ex=self._ttl_s)
+        except RedisError as exc:
+            log.warning("SMS timeout ledger unavailable, a retry may resend: %s", exc)
 
     async def seen(self, out_id: str) -> bool:
-        return bool(await self._redis.exists(f"ch:sms:timeout:{out_id}"))
+        try:
+            return bool(await self._redis.exists(f"ch:sms:timeout:{out_id}"))
+        except RedisError as exc:
+            log.warning("SMS timeout ledger unavailable: %s", exc)
+            return False
 
     async def clear(self, out_id: str) -> None:
-        await self._redis.delete(f"ch:sms:timeout:{out_id}")
+        try:
+            await self._redis.delete(f"ch:sms:timeout:{out_id}")
+        except RedisError as exc:
+            log.warning("SMS timeout ledger unavailable: %s", exc)
 
 
 def normalize_phone(address: str) -> str | None:

@@ -160,6 +160,12 @@ class WeChatTemplateChannel(_WeChatBase):
                     reached = reached or isinstance(exc, TimeoutError)
                     results[i] = _unreached(message, exc, self.config.retry_after_s)
                     continue
+                except ChannelUnavailable:  # no token now; client_msg_id makes a retry safe
+                    results[i] = SendResult(message.member_id, "failed_retryable",
+                                            code="token_unavailable",
+                                            retry_at=datetime.now(UTC) + timedelta(
+                                                seconds=self.config.retry_after_s))
+                    continue
                 reached = reached or not str(payload.get("errcode", 0)).startswith("http_")
                 results[i] = self._result(message, payload, "msgid")
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from redis.exceptions import RedisError
 
 from channels.base import RedisClient
 from channels.errors import ChannelConfigError, ChannelUnavailable
@@ -75,6 +76,12 @@ class TokenManager:
             return self._token
 
     async def _load(self, *, stale: str) -> None:
+        try:
+            await self._load_shared(stale=stale)
+        except RedisError as exc:
+            raise ChannelUnavailable(f"token cache in Redis unavailable: {exc}") from exc
+
+    async def _load_shared(self, *, stale: str) -> None:
         deadline = time.monotonic() + self.config.lock_ttl_s * 3
         while True:
             cached = await self._redis.get(self._key)

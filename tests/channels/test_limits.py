@@ -11,10 +11,13 @@ import aiohttp
 import pytest
 import redis.asyncio
 
+from channels.errors import ChannelUnavailable
 from channels.policy import LimitedChannel
 from channels.ratelimit import DailyQuota, FrequencyCap, QuietHours, RateLimiter, RollingLimit
+from channels.receipts import ReceiptIndex
 from channels.simulators import sms as sim
-from channels.sms import AliyunSmsChannel
+from channels.sms import AliyunSmsChannel, TimeoutLedger
+from infra.ports import free_port
 from tests.channels import test_sms
 from tests.channels.support import run, serving, sim_stats
 
@@ -110,4 +113,27 @@ def test_limited_channel_holds_back_before_the_provider(redis_url: str) -> None:
             stats = await sim_stats(s, url)
             assert stats["counts"]["recipients"] == 3  # nothing held back reached Aliyun
         await client.aclose()
+    run(scenario)
+
+
+def test_redis_outage_never_turns_a_send_into_a_repeat() -> None:
+    """Bookkeeping after a send fails soft (the send is reported as made); limits that must
+    be read before a send fail the call before anything goes out."""
+    async def scenario() -> None:
+        dead = redis.asyncio.Redis(port=free_port(), socket_connect_timeout=0.2)
+        async with serving(sim.make_app(test_sms.sim_config())) as url, \
+                aiohttp.ClientSession() as s:
+            inner = AliyunSmsChannel(
+                config=test_sms.client_config(url), session=s,
+                receipts=ReceiptIndex(redis=dead, channel="sms"),
+                timeouts=TimeoutLedger(redis=dead),
+                rate=RateLimiter(redis=dead, name="sms", rate=10))
+            results = await inner.send([test_sms.msg(1), test_sms.msg(2)])
+            assert {r.status for r in results} == {"sent"}
+            limited = LimitedChannel(inner, quota=DailyQuota(redis=dead, name="sms", limit=9,
+                                                             tz=SH))
+            with pytest.raises(ChannelUnavailable, match="nothing was sent"):
+                await limited.send([test_sms.msg(3)])
+            assert (await sim_stats(s, url))["counts"]["recipients"] == 2
+        await dead.aclose()
     run(scenario)
