@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from analytics.events import Event
+from catalog.codes import display
 from catalog.context import Catalog
 from catalog.errors import InvalidInput, Refused
 from catalog.issuance import IssuedCoupon, issue_batch_async
@@ -125,7 +126,8 @@ async def recharge(
     return {"status": "duplicate" if word == "duplicate" else "ok", "bonus_now_fen": bonus,
             "installments": {"monthly_fen": rule.monthly_fen, "months": rule.months}
             if rule and rule.months else None,
-            "coupons": [{"template_code": c.code, "status": c.status} for c in coupons],
+            "coupons": [{"code": display(c.code) if c.code else "", "status": c.status}
+                        for c in coupons],
             "account": account.to_json()}
 
 
@@ -157,7 +159,8 @@ async def buy_in_points_mall(
         catalog.client, merchant_id=merchant_id, campaign_id=f"mall:{ref}",
         template_id=template_id, member_ids=[member_id], now=catalog.now(),
         secret=catalog.secret, tz=catalog.tz)
-    return {"points_spent": price, "code": issued[0].code, "status": issued[0].status,
+    code = display(issued[0].code) if issued[0].code else ""
+    return {"points_spent": price, "code": code, "status": issued[0].status,
             "account": account.to_json()}
 
 

@@ -18,6 +18,7 @@ from catalog.accounts import (
     read_account,
     upgrade_tier,
 )
+from catalog.codes import display
 from catalog.context import Catalog
 from catalog.errors import InvalidInput, Refused
 from catalog.issuance import issue_batch_async
@@ -132,7 +133,8 @@ async def after_payment(
                 catalog.client, merchant_id=merchant_id, campaign_id=campaign,
                 template_id=template_id, member_ids=[member_id], now=catalog.now(),
                 secret=catalog.secret, tz=catalog.tz)
-            codes += [{"template_id": template_id, "code": c.code, "status": c.status}
+            codes += [{"template_id": template_id, "status": c.status,
+                       "code": display(c.code) if c.code else ""}
                       for c in issued]
         rewards.append({"rule_id": rule.rule_id, "status": "duplicate" if word == "duplicate"
                         else "granted", "points": rule.points, "experience": rule.experience,

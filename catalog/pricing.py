@@ -170,6 +170,12 @@ def _scale(amounts: list[int], permille: int) -> list[int]:
     return [a * permille // 1000 for a in amounts]
 
 
+def rank(coupon: WalletCoupon) -> tuple[int, int, str]:
+    """Canonical application order: by kind, then the higher threshold first (a later coupon's
+    threshold is checked against what the earlier ones left)."""
+    return KIND_ORDER[coupon.template.kind], -coupon.template.threshold_fen, coupon.code
+
+
 class _Search:
     """Evaluates coupon sets in the canonical order (exchange, discount, threshold, cash)."""
 
@@ -178,7 +184,7 @@ class _Search:
         self.amounts = amounts
         self.scopes: dict[str, tuple[int, ...]] = {}
         self.memo: dict[tuple[str, ...], tuple[int, list[int], list[int]]] = {}
-        self.ranks: dict[str, tuple[int, str]] = {}
+        self.ranks: dict[str, tuple[int, int, str]] = {}
 
     def scope(self, template: CouponTemplate) -> tuple[int, ...]:
         found = self.scopes.get(template.template_id)
@@ -194,7 +200,7 @@ class _Search:
         ranks = self.ranks
         for coupon in chosen:
             if coupon.code not in ranks:
-                ranks[coupon.code] = (KIND_ORDER[coupon.template.kind], coupon.code)
+                ranks[coupon.code] = rank(coupon)
         ordered = sorted(chosen, key=lambda c: ranks[c.code])
         key = tuple(c.code for c in ordered)
         found = self.memo.get(key)
@@ -330,7 +336,7 @@ def quote(
     usable.sort(key=lambda c: -alone[c.code])
     chosen, _ = best_combination(usable, lines, current, search)
     _, after, per = search.evaluate(chosen)
-    ordered = sorted(chosen, key=lambda c: (KIND_ORDER[c.template.kind], c.code))
+    ordered = sorted(chosen, key=rank)
     applied = dict(zip([c.code for c in ordered], per, strict=True))
     result.applied = list(chosen)
     for coupon in wallet:
