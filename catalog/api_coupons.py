@@ -16,11 +16,11 @@ from catalog.api import (
     respond,
     text_field,
 )
-from catalog.codes import display
+from catalog.codes import display, make_code, qr_payload
 from catalog.errors import InvalidInput
 from catalog.issuance import MAX_BATCH, issue_batch_async
 from catalog.pricing import MemberState, OrderLine, parse_lines, quote
-from catalog.redemption import lookup, redeem, redemption_slip, refund
+from catalog.redemption import lookup, parse_code, redeem, redemption_slip, refund
 from catalog.templates import CouponTemplate, check_id, save_template_async, stock_left_async
 from catalog.wallet import read_wallet
 
@@ -97,6 +97,27 @@ async def get_coupon(request: web.Request) -> web.Response:
     who.require("operator", "cashier")
     return respond(await lookup(catalog_of(request), merchant_id=who.merchant_id,
                                 code=request.match_info["code"]))
+
+
+async def coupon_qr(request: web.Request) -> web.Response:
+    """The coupon's QR code (SVG) for screens and printed vouchers; the code itself is printed
+    beside it for typing."""
+    import io
+
+    import qrcode
+    import qrcode.image.svg
+
+    who = principal(request)
+    who.require("operator", "cashier", "printer", "member")
+    cat = catalog_of(request)
+    ref = parse_code(cat, who.merchant_id, request.match_info["code"])
+    code = make_code(secret=cat.secret, merchant_id=who.merchant_id,
+                     template_number=ref.template_number, serial=ref.serial)
+    image = qrcode.make(qr_payload(code), image_factory=qrcode.image.svg.SvgPathImage)
+    out = io.BytesIO()
+    image.save(out)
+    return web.Response(body=out.getvalue(), content_type="image/svg+xml",
+                        headers={"X-Coupon-Code": display(code)})
 
 
 async def _member_state(request: web.Request, merchant_id: str, member_id: str) -> MemberState:
@@ -182,6 +203,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/templates/{template_id}", get_template)
     app.router.add_post("/v1/coupons", issue_coupons)
     app.router.add_get("/v1/coupons/{code}", get_coupon)
+    app.router.add_get("/v1/coupons/{code}/qr.svg", coupon_qr)
     app.router.add_get("/v1/members/{member_id}/wallet", wallet)
     app.router.add_post("/v1/checkout/quote", checkout_quote)
     app.router.add_post("/v1/redemptions", create_redemption)

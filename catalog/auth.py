@@ -33,6 +33,7 @@ class Principal:
     merchant_id: str
     store_id: str = ""
     member_id: str = ""
+    expires: float = float("inf")  # epoch seconds
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
@@ -99,4 +100,4 @@ def verify_token(header: str | None, *, secret: bytes) -> Principal:
     if payload.get("r") not in ROLES:
         raise Unauthorized("token has an unknown role")
     return Principal(role=payload["r"], merchant_id=payload["m"], store_id=payload.get("s", ""),
-                     member_id=payload.get("u", ""))
+                     member_id=payload.get("u", ""), expires=float(payload["e"]))

@@ -233,3 +233,18 @@ def test_bad_template_input_names_the_field(api: ApiServer) -> None:
         assert "/v1/redemptions" in body["paths"]
 
     run_http(api, scenario)
+
+
+def test_qr_code_of_a_coupon(api: ApiServer) -> None:
+    async def scenario(http: Http) -> None:
+        op = http.as_(api.token("operator"))
+        code = await give(op, await make(op, kind="cash", discount_fen=500))
+        async with http.session.get(f"{api.url}/v1/coupons/{code}/qr.svg",
+                                    headers={"Authorization": f"Bearer {op.token}"}) as resp:
+            assert resp.status == 200
+            assert resp.headers["X-Coupon-Code"] == code
+            assert b"<svg" in await resp.read()
+        status, body = await op("GET", f"/v1/coupons/{code}")
+        assert status == 200 and body["member_id"] == "M1" and body["state"] == "active"
+
+    run_http(api, scenario)
