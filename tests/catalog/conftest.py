@@ -184,7 +184,7 @@ def run_http(server: ApiServer, scenario: Callable[[Http], Awaitable[None]]) -> 
 
 
 @pytest.fixture
-def api(redis_client: redis.Redis, redis_url: str) -> Iterator[ApiServer]:
+def single_api(redis_client: redis.Redis, redis_url: str) -> Iterator[ApiServer]:
     server = ApiServer(client_factory=lambda: redis.asyncio.Redis.from_url(redis_url),
                        sync_client=redis_client).start()
     yield server
@@ -201,3 +201,8 @@ def cluster_api(cluster_client: RedisCluster,
                        sync_client=cluster_client).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def api(single_api: ApiServer) -> ApiServer:
+    return single_api

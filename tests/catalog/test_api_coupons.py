@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from .conftest import ApiServer, Http, run_http
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def api(request: pytest.FixtureRequest) -> ApiServer:
+    """Every coupon type's scripts run on one Redis and on a three-master Redis Cluster."""
+    return request.getfixturevalue(  # type: ignore[no-any-return]
+        "single_api" if request.param == "redis" else "cluster_api")
 
 BASE: dict[str, Any] = {"total_stock": 100, "valid_days": 30}
 
