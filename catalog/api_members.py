@@ -16,7 +16,7 @@ from catalog.api import (
 )
 from catalog.claims import after_payment, mint_claim, redeem_claim
 from catalog.errors import InvalidInput
-from catalog.gifts import accept_transfer, cancel_transfer, start_transfer
+from catalog.gifts import accept_transfer, activate, cancel_transfer, start_transfer
 from catalog.rules import dump_rules, rules_from_json, rules_key
 from catalog.templates import check_id
 
@@ -110,6 +110,14 @@ async def post_mall(request: web.Request) -> web.Response:
     return respond(result, status=201)
 
 
+async def post_activate(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require("cashier", "operator")
+    result = await activate(catalog_of(request), merchant_id=who.merchant_id,
+                            code=request.match_info["code"])
+    return respond(result)
+
+
 async def post_transfer(request: web.Request) -> web.Response:
     who = principal(request)
     who.require("member", "operator")
@@ -171,6 +179,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/points/claims", post_claim)
     app.router.add_post("/v1/points/claims/{token}/redeem", post_claim_redeem)
     app.router.add_post("/v1/points/mall", post_mall)
+    app.router.add_post("/v1/gift-cards/{code}/activate", post_activate)
     app.router.add_post("/v1/gift-cards/{code}/transfer", post_transfer)
     app.router.add_post("/v1/gift-cards/{code}/transfer/cancel", post_transfer_cancel)
     app.router.add_post("/v1/gift-cards/transfers/{token}/accept", post_transfer_accept)

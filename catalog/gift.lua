@@ -1,7 +1,7 @@
 -- Gift card transfer (转赠), at most once per card. KEYS[1] template counters, KEYS[2] transfers.
--- ARGV: 1 key prefix, 2 op ('start', 'cancel', 'accept'), 3 serial, 4 giver member id,
+-- ARGV: 1 key prefix, 2 op ('activate', 'start', 'cancel', 'accept'), 3 serial, 4 giver member id,
 -- 5 receiver member id, 6 receiver hash (48-bit), 7 today (day number).
--- start: 已激活 -> 转赠中; cancel: 转赠中 -> 已激活; accept: 转赠中 -> 已转赠 and a new card with the
+-- activate: 未激活 -> 已激活 (at the sale); start: 已激活 -> 转赠中; cancel: 转赠中 -> 已激活; accept: 转赠中 -> 已转赠 and a new card with the
 -- remaining balance for the receiver (not transferable again). Returns {word, serial}.
 local prefix, op, serial = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local rkey = prefix .. 'r:' .. string.format('%d', math.floor(serial / 128))
@@ -9,9 +9,15 @@ local field = serial % 128
 local rec = redis.call('HGET', rkey, field)
 if not rec then return {'not_found', 0} end
 local st, camp, member, extra = string.match(rec, '^(%a)(%d+)|([^|]*)|?(.*)$')
-if member ~= ARGV[4] then return {'not_holder', 0} end
+if op ~= 'activate' and member ~= ARGV[4] then return {'not_holder', 0} end
 if redis.call('HGET', KEYS[1], 'kind') ~= 'gift_card' then return {'not_a_gift_card', 0} end
 local balance, transfers = string.match(extra, '^(%d+),(%d+)$')
+if op == 'activate' then
+  if st == 'a' then return {'ok', serial} end
+  if st ~= 'i' then return {'not_inactive', 0} end
+  redis.call('HSET', rkey, field, 'a' .. camp .. '|' .. member .. '|' .. extra)
+  return {'ok', serial}
+end
 if op == 'start' then
   if st == 'g' then return {'ok', serial} end
   if st ~= 'a' then return {'not_active', 0} end

@@ -21,6 +21,7 @@ TRANSFER_TTL = 3 * 86400
 MESSAGES = {
     "not_holder": "the gift card belongs to another member",
     "not_a_gift_card": "only gift cards can be transferred",
+    "not_inactive": "the gift card is already activated or used",
     "not_active": "the gift card is not active (used up, void or transferred)",
     "already_transferred_once": "a gift card can be transferred once only",
     "not_transferring": "the gift card is not being transferred",
@@ -41,6 +42,20 @@ async def _gift(catalog: Catalog, merchant_id: str, number: int, op: str, serial
     if word != "ok":
         raise Refused(word, MESSAGES.get(word, word))
     return int(reply[1])
+
+
+async def activate(catalog: Catalog, *, merchant_id: str, code: str) -> dict[str, Any]:
+    """未激活 -> 已激活 when the card is sold (idempotent)."""
+    ref = parse_code(catalog, merchant_id, code)
+    prefix = tag(merchant_id, ref.template_number)
+    reply = await catalog.scripts("gift", [prefix + "meta", prefix + "xfer"], [
+        prefix, "activate", ref.serial, "", "", 0, catalog.today()])
+    word = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+    if word == "not_found":
+        raise NotFound("no gift card was issued under this code")
+    if word != "ok":
+        raise Refused(word, MESSAGES.get(word, word))
+    return {"state": "active"}
 
 
 async def start_transfer(

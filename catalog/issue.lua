@@ -12,7 +12,7 @@
 -- instead of a day in every record (4 bytes a coupon).
 local meta, prefix = KEYS[1], ARGV[1]
 local m = redis.call('HMGET', meta, 'stock', 'budget', 'cost', 'limit', 'mbuckets', 'seq',
-  'kind', 'init', 'dur', 'durfrom', 'lastday')
+  'kind', 'init', 'dur', 'durfrom', 'lastday', 'state')
 if not m[1] then return redis.error_reply('NOTEMPLATE template counters are missing') end
 local stock, budget, cost, limit = tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), tonumber(m[4])
 local nb, seq, kind, init = tonumber(m[5]), tonumber(m[6]), m[7], m[8]
@@ -70,7 +70,7 @@ for i = 4, #ARGV, 2 do
       redis.call('APPEND', prefix .. 'days', seq .. ':' .. day .. ';')
       dayfresh = false
     end
-    local rec = 'a' .. camp .. '|' .. member
+    local rec = (m[12] or 'a') .. camp .. '|' .. member
     if kind == 'duration_card' then
       local e = 0
       if durfrom == 'purchase' then e = day + dur - 1 end

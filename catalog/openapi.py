@@ -21,7 +21,7 @@ TEMPLATE_FIELDS: dict[str, tuple[Any, bool]] = {
     **{n: (STR, False) for n in ("item_sku", "duration_from", "valid_from", "valid_until",
                                  "stacking_group")},
     **{n: (LIST, False) for n in ("stores", "categories", "skus", "channels")},
-    "exclusive": (BOOL, False),
+    "exclusive": (BOOL, False), "activation_required": (BOOL, False),
 }
 
 # method, path, summary, roles, request body fields {name: (type or schema, required)}
@@ -68,6 +68,8 @@ OPERATIONS: list[tuple[str, str, str, str, dict[str, tuple[Any, bool]]]] = [
      "member, cashier, operator", {"member_id": (STR, False)}),
     ("post", "/v1/points/mall", "Buy a coupon with points", "member, cashier, operator",
      {"template_id": (STR, True), "purchase_id": (STR, True), "member_id": (STR, False)}),
+    ("post", "/v1/gift-cards/{code}/activate", "Activate a gift card sold inactive (未激活)",
+     "cashier, operator", {}),
     ("post", "/v1/gift-cards/{code}/transfer", "Start a gift card transfer (once per card)",
      "member, operator", {"member_id": (STR, False)}),
     ("post", "/v1/gift-cards/{code}/transfer/cancel", "Cancel a pending transfer",

@@ -30,6 +30,7 @@ local st, camp, member, extra = string.match(rec, '^(%a)(%d+)|([^|]*)|?(.*)$')
 if ARGV[15] ~= '' and ARGV[15] ~= member then return finish({'not_holder'}) end
 if st == 'r' then return finish({'already_redeemed'}) end
 if st == 'v' then return finish({'void'}) end
+if st == 'i' then return finish({'inactive'}) end
 if st == 'g' then return finish({'transfer_pending'}) end
 if st == 't' then return finish({'transferred'}) end
 local issue = 0

@@ -27,6 +27,7 @@ MESSAGES = {
     "not_holder": "the coupon belongs to another member",
     "already_redeemed": "the coupon has already been used",
     "void": "the coupon was voided",
+    "inactive": "the gift card has not been activated; activate it at the sale",
     "transfer_pending": "the gift card is being transferred; cancel the transfer first",
     "transferred": "the gift card was transferred to another member",
     "not_yet_valid": "the coupon is not valid yet",

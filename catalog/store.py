@@ -26,7 +26,8 @@ from importlib import resources
 from typing import Any
 
 BUCKET = 128
-STATES = {"a": "active", "r": "used", "v": "void", "g": "transferring", "t": "transferred"}
+STATES = {"i": "inactive", "a": "active", "r": "used", "v": "void", "g": "transferring",
+          "t": "transferred"}
 
 
 @cache

@@ -68,6 +68,7 @@ class CouponTemplate:
     duration_from: Literal["purchase", "first_use"] = "purchase"
     daily_limit: int = 0  # 0: no daily limit
     face_value_fen: int = 0
+    activation_required: bool = False  # gift cards sold inactive (未激活) until the sale
     valid_days: int = 0  # N days from issue (the issue day counts as day 1)
     valid_from: date | None = None
     valid_until: date | None = None  # inclusive, merchant-local
@@ -116,6 +117,8 @@ class CouponTemplate:
             raise InvalidInput("duration_days", "a duration card needs a positive duration")
         if self.duration_from not in ("purchase", "first_use"):
             raise InvalidInput("duration_from", "expected 'purchase' or 'first_use'")
+        if self.activation_required and kind != "gift_card":
+            raise InvalidInput("activation_required", "only gift cards are activated on sale")
         if kind == "gift_card" and self.face_value_fen <= 0:
             raise InvalidInput("face_value_fen", "a gift card needs a positive face value")
         fixed = self.valid_from is not None or self.valid_until is not None
@@ -184,8 +187,9 @@ class CouponTemplate:
         for name in ("name", "item_sku", "stacking_group", "template_id"):
             if name in values and not isinstance(values[name], str):
                 raise InvalidInput(name, "expected a string")
-        if "exclusive" in values and not isinstance(values["exclusive"], bool):
-            raise InvalidInput("exclusive", "expected true or false")
+        for name in ("exclusive", "activation_required"):
+            if name in values and not isinstance(values[name], bool):
+                raise InvalidInput(name, "expected true or false")
         return cls(**values)
 
     def expiry_day(self, issue_day: int) -> int:
@@ -234,6 +238,7 @@ def _writes(template: CouponTemplate, number: int) -> tuple[CouponTemplate, dict
         "init": _initial_extra(template),
         "dur": template.duration_days,
         "durfrom": template.duration_from,
+        "state": "i" if template.activation_required else "a",
     }
     return saved, meta
 

@@ -257,3 +257,22 @@ def test_qr_code_of_a_coupon(api: ApiServer) -> None:
         assert status == 200 and body["member_id"] == "M1" and body["state"] == "active"
 
     run_http(api, scenario)
+
+
+def test_gift_card_sold_inactive_until_activated(api: ApiServer) -> None:
+    async def scenario(http: Http) -> None:
+        op = http.as_(api.token("operator"))
+        cashier = http.as_(api.token("cashier", store="S1"))
+        code = await give(op, await make(op, kind="gift_card", face_value_fen=5000,
+                                         activation_required=True))
+        status, body = await cashier("POST", "/v1/redemptions", redeem_body(code, 100))
+        assert status == 409 and body["reason"] == "inactive"
+        status, body = await op("GET", "/v1/members/M1/wallet?all=1")
+        assert body["coupons"][0]["state"] == "inactive"
+        for _ in range(2):  # activation is idempotent
+            status, body = await cashier("POST", f"/v1/gift-cards/{code}/activate")
+            assert status == 200 and body["state"] == "active"
+        status, body = await cashier("POST", "/v1/redemptions", redeem_body(code, 100))
+        assert status == 201 and body["spent_fen"] == 100
+
+    run_http(api, scenario)
