@@ -73,7 +73,8 @@ async def post_payment(request: web.Request) -> web.Response:
         catalog_of(request), merchant_id=who.merchant_id, store_id=store_id,
         order_id=text_field(data, "order_id"), amount_fen=int_field(data, "amount_fen",
                                                                      minimum=1),
-        member_id=member_id, from_balance=bool_field(data, "from_balance"))
+        member_id=member_id, from_balance=bool_field(data, "from_balance"),
+        points_used=int_field(data, "points_used", required=False))
     return respond(result, status=201)
 
 

@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from catalog.accounts import (
+    REFUSALS,
     change,
     grant_points,
     load_merchant_rules,
-    pay_with_balance,
     read_account,
     upgrade_tier,
 )
@@ -87,11 +87,13 @@ async def redeem_claim(
 
 async def after_payment(
     catalog: Catalog, *, merchant_id: str, store_id: str, order_id: str, amount_fen: int,
-    member_id: str = "", from_balance: bool = False,
+    member_id: str = "", from_balance: bool = False, points_used: int = 0,
 ) -> dict[str, Any]:
     """支付后营销: points by tier, then every matching rule's rewards within its limits.
 
     A payer who is not a member gets a join-to-claim offer: a claim token for this order.
+    ``points_used`` (from the quote's points step) are taken from the member first, once per
+    order; too few points refuse the whole payment before anything else changes.
     """
     check_id("store_id", store_id)
     _order(order_id)
@@ -103,9 +105,13 @@ async def after_payment(
         offer = mint_claim(catalog, merchant_id=merchant_id, store_id=store_id,
                            order_id=order_id, amount_fen=amount_fen)
         return {"member": False, "join_offer": offer, "rewards": []}
-    if from_balance:
-        await pay_with_balance(catalog, merchant_id, member_id, amount_fen=amount_fen,
-                               order_id=order_id, store_id=store_id)
+    if from_balance or points_used:
+        # balance and points in one script: a refusal of either leaves both untouched
+        word, _ = await change(catalog, merchant_id, member_id, kind="pay",
+                               ref=f"pay:{store_id}|{order_id}", points=-points_used,
+                               balance=-amount_fen if from_balance else 0, store_id=store_id)
+        if word in REFUSALS:
+            raise Refused(word, REFUSALS[word])
     rules = await load_merchant_rules(catalog, merchant_id)
     before = await read_account(catalog, merchant_id, member_id)
     earned = rules.earn_points(before.tier, amount_fen)

@@ -60,7 +60,7 @@ OPERATIONS: list[tuple[str, str, str, str, dict[str, tuple[Any, bool]]]] = [
     ("post", "/v1/payments", "支付后营销: points and rewards after a payment",
      "operator, cashier", {"store_id": (STR, True), "order_id": (STR, True),
                            "amount_fen": (INT, True), "member_id": (STR, False),
-                           "from_balance": (BOOL, False)}),
+                           "from_balance": (BOOL, False), "points_used": (INT, False)}),
     ("post", "/v1/points/claims", "Mint a one-time points claim token for a receipt QR",
      "printer, cashier, operator", {"store_id": (STR, True), "order_id": (STR, True),
                                     "amount_fen": (INT, True)}),

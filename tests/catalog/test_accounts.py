@@ -134,5 +134,13 @@ def test_points_mall_and_balance_payment(api: ApiServer) -> None:
         status, body = await member("POST", "/v1/points/mall", {"template_id": tid,
                                                                 "purchase_id": "buy-2"})
         assert status == 409 and body["reason"] == "insufficient_points"
+        status, body = await cashier("POST", "/v1/payments", {
+            "store_id": "S1", "order_id": "P3", "amount_fen": 500, "member_id": "M1",
+            "points_used": 11})
+        assert status == 409 and body["reason"] == "insufficient_points"
+        status, body = await cashier("POST", "/v1/payments", {
+            "store_id": "S1", "order_id": "P3", "amount_fen": 500, "member_id": "M1",
+            "points_used": 10})
+        assert status == 201 and body["account"]["points"] == 0 + 5
 
     run_http(api, scenario)
