@@ -1,17 +1,17 @@
 """The worker side of a campaign: one Dramatiq message = one batch of members.
 
-For a batch the worker (1) issues the coupons in one atomic catalog script, (2) emits the
-``issued`` events, (3) sends to the members not yet sent, through each member's channel, and
-(4) records who was sent and marks the batch done. Every step tolerates redelivery: issuance
-returns ``existing`` for members already issued, events carry deterministic ids, and the
-per-batch ``sent`` hash keeps a redelivered batch from messaging anyone twice. A retryable
-provider failure raises ``BatchRetryable`` after the successes are recorded, so the retry only
-sends the rest.
+For a batch the worker (1) issues the coupons (atomic catalog scripts of up to 1,000 members),
+(2) emits the ``issued`` events, (3) sends to the members not yet sent through the router, which
+tries the campaign's channels in order and falls back on permanent failures and exhausted
+quotas, and (4) records who was sent and marks the batch done. Every step tolerates
+redelivery: issuance returns ``existing`` for members already issued, events carry
+deterministic ids, and the per-batch ``sent`` hash keeps a redelivered batch from messaging
+anyone twice. A retryable provider failure raises ``BatchRetryable`` after the successes are
+recorded, so the retry only sends the rest.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from analytics.stream import RedisStreamSink
 from catalog.errors import InvalidInput, NotFound
 from catalog.issuance import IssuedCoupon, issue_batch
 from channels.base import Channel, Message, SendResult
+from channels.routing import Member, Router
 from dispatcher.async_runner import AsyncRunner
 from dispatcher.broker import QUEUE
 from dispatcher.campaigns import Campaign, CampaignStore, sent_key
@@ -75,6 +76,9 @@ def message_variables(campaign: Campaign, *, channel: str, name: str, code: str)
             "expiry": expiry}
 
 
+ISSUE_CHUNK = 1000  # members per issuance script call: keeps Redis free for redemptions
+
+
 class BatchProcessor:
     def __init__(self, *, deps: WorkerDeps) -> None:
         self._deps = deps
@@ -91,48 +95,54 @@ class BatchProcessor:
             deps.campaigns.mark_batch_done(campaign_id, batch_no, len(members))
             return None
         now = deps.clock()
-        ids = [str(row[0]) for row in members]
-        issued = issue_batch(
-            deps.redis, merchant_id=campaign.merchant_id, campaign_id=campaign_id,
-            template_id=campaign.template_id, member_ids=ids, now=now, secret=deps.secret,
-            tz=deps.timezone,
-        )
-        events = [self._issue_event(campaign, coupon, now) for coupon in issued]
-        deps.events.emit(events)
+        rows = [[str(v) for v in row] for row in members]
+        ids = [row[0] for row in rows]
+        issued: list[IssuedCoupon] = []
+        for start in range(0, len(ids), ISSUE_CHUNK):
+            issued += issue_batch(
+                deps.redis, merchant_id=campaign.merchant_id, campaign_id=campaign_id,
+                template_id=campaign.template_id, member_ids=ids[start : start + ISSUE_CHUNK],
+                now=now, secret=deps.secret, tz=deps.timezone,
+            )
+        deps.events.emit([self._issue_event(campaign, coupon, now) for coupon in issued])
 
         key = sent_key(campaign_id, batch_no)
         done: list[Any] = deps.redis.hmget(key, ids) if ids else []
-        pending: dict[str, list[tuple[Message, str]]] = {}
+        codes: dict[str, str] = {}
+        to_send: list[Member] = []
+        names: dict[str, str] = {}
+        for row, coupon, already in zip(rows, issued, done, strict=True):
+            if already is None and coupon.status in ("new", "existing"):
+                member_id, name, openid, alipay, phone, _primary = row
+                codes[member_id], names[member_id] = coupon.code, name
+                to_send.append(Member(member_id=member_id, openid=openid,
+                                      subscribed=bool(openid), alipay_user_id=alipay,
+                                      phone=phone, sms_consent=bool(phone)))
+
+        def make(member: Member, channel: str, address: str) -> Message:
+            code = codes[member.member_id]
+            return Message(
+                member_id=member.member_id, address=address, coupon_code=code,
+                idempotency_key=f"{campaign_id}:{member.member_id}",
+                variables=message_variables(campaign, channel=channel,
+                                            name=names[member.member_id], code=code),
+            )
+
+        router = Router(channels=deps.channels, order=campaign.channels)
+        deliveries = deps.runner.run(router.deliver(to_send, make)) if to_send else []
         finished: dict[str, str] = {}
         outcome: list[Event] = []
-        for row, coupon, already in zip(members, issued, done, strict=True):
-            member_id, channel, address, name = (str(v) for v in row)
-            if already is not None or coupon.status not in ("new", "existing"):
-                continue
-            if not channel or channel not in deps.channels:
-                finished[member_id] = "-"
-                outcome.append(self._event("failed", campaign, member_id, now,
-                                           code=coupon.code, reason="no_reachable_channel"))
-                continue
-            message = Message(
-                member_id=member_id, address=address, coupon_code=coupon.code,
-                idempotency_key=f"{campaign_id}:{member_id}",
-                variables=message_variables(campaign, channel=channel, name=name,
-                                            code=coupon.code),
-            )
-            pending.setdefault(channel, []).append((message, coupon.code))
-
-        results = deps.runner.run(self._send_all(pending))
         retry: list[SendResult] = []
-        for channel, result, code in results:
+        for delivery in deliveries:
+            result, member_id = delivery.result, delivery.member_id
             if result.status == "sent":
-                finished[result.member_id] = channel
-                outcome.append(self._event("sent", campaign, result.member_id, now,
-                                           code=code, channel=channel))
-            elif result.status == "failed_permanent" or final_attempt:
-                finished[result.member_id] = f"x:{result.code}"
-                outcome.append(self._event("failed", campaign, result.member_id, now,
-                                           code=code, channel=channel,
+                finished[member_id] = delivery.channel
+                outcome.append(self._event("sent", campaign, member_id, now,
+                                           code=codes[member_id], channel=delivery.channel))
+            elif result.status in ("failed_permanent", "quota_exhausted") or final_attempt:
+                finished[member_id] = f"x:{result.code}"
+                outcome.append(self._event("failed", campaign, member_id, now,
+                                           code=codes[member_id], channel=delivery.channel,
                                            reason=result.code or result.status))
             else:
                 retry.append(result)
@@ -152,7 +162,7 @@ class BatchProcessor:
         # message instead of burning retries; the batch counts as deferred until it finishes.
         deps.campaigns.mark_batch_deferred(campaign_id, batch_no)
         waiting = {r.member_id for r in retry}
-        rest = [list(map(str, row)) for row in members if str(row[0]) in waiting]
+        rest = [row for row in rows if row[0] in waiting]
         return Deferral(members=rest, delay_ms=int(wait * 1000))
 
     @staticmethod
@@ -161,22 +171,6 @@ class BatchProcessor:
         if any(r.retry_at is None for r in retry):
             return None
         return max((r.retry_at - now).total_seconds() for r in retry if r.retry_at is not None)
-
-    async def _send_all(
-        self, pending: Mapping[str, list[tuple[Message, str]]]
-    ) -> list[tuple[str, SendResult, str]]:
-        async def one(channel_name: str, items: list[tuple[Message, str]]) -> list[Any]:
-            channel = self._deps.channels[channel_name]
-            out: list[tuple[str, SendResult, str]] = []
-            for start in range(0, len(items), channel.max_batch):
-                chunk = items[start : start + channel.max_batch]
-                results = await channel.send([m for m, _ in chunk])
-                out.extend((channel_name, r, code) for r, (_, code) in zip(results, chunk,
-                                                                          strict=True))
-            return out
-
-        groups = await asyncio.gather(*(one(c, items) for c, items in pending.items()))
-        return [item for group in groups for item in group]
 
     def _issue_event(self, campaign: Campaign, coupon: IssuedCoupon, now: datetime) -> Event:
         if coupon.status in ("new", "existing"):

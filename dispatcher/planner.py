@@ -1,15 +1,17 @@
-"""From a segment snapshot to batches: holdout split, channel routing, one message per batch.
+"""From a segment snapshot to batches: holdout split, reachability, one message per batch.
 
 The holdout split is a keyed hash of (campaign, member), so a member's group never changes
-when the plan is made again. A member is routed to the first channel of the campaign's order
-that reaches them (followed and consenting on WeChat, a phone with SMS consent, an Alipay user
-with consent); members no channel reaches still get their coupon in the wallet.
+when the plan is made again. Each member's row carries every address a channel of the campaign
+may use (only where the member can be reached there: followed and consenting on WeChat, an Alipay
+user with consent, a phone with SMS consent), so the worker's router can fall back from one
+channel to the next. Members are grouped by their first reachable channel; mass-send channels get
+bigger batches because their provider counts requests, not recipients (WeChat: 100 mass sends a
+day, up to 10,000 openids each). Members no channel reaches still get their coupon in the wallet.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +19,9 @@ import pandas as pd
 
 from dispatcher.campaigns import Campaign
 
-# What a batch carries per member: the fields the channels need, nothing more.
-Row = tuple[str, str, str, str]  # member_id, channel ('' = none), address, name
+# member_id, name, openid, alipay user id, phone, first reachable channel ('' = none)
+Row = tuple[str, str, str, str, str, str]
+MASS_BATCH = {"wechat_mass": 10_000}
 
 
 @dataclass(frozen=True)
@@ -32,20 +35,24 @@ class Plan:
         return sum(len(b) for b in self.batches)
 
 
-def _reachable(snapshot: pd.DataFrame, channel: str) -> tuple[np.ndarray, pd.Series]:
-    def col(name: str, default: object) -> pd.Series:
-        return snapshot[name] if name in snapshot else pd.Series(default, index=snapshot.index)
+def _column(frame: pd.DataFrame, name: str, default: object) -> pd.Series:
+    return frame[name] if name in frame else pd.Series(default, index=frame.index)
 
-    if channel in ("wechat", "wechat_mass"):
-        openid = col("wechat_openid", None)
-        ok = openid.notna() & col("wechat_subscribed", False).astype(bool)
-        ok &= col("consent_wechat", True).astype(bool)
-        return ok.to_numpy(), openid
-    if channel == "sms":
-        phone = col("phone", None)
-        return (phone.notna() & col("consent_sms", False).astype(bool)).to_numpy(), phone
-    alipay = col("alipay_user_id", None)
-    return (alipay.notna() & col("consent_alipay", False).astype(bool)).to_numpy(), alipay
+
+def reachable_addresses(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per channel kind, the address where the member can be reached there, else ''."""
+    openid = _column(frame, "wechat_openid", None)
+    wechat_ok = openid.notna() & _column(frame, "wechat_subscribed", False).astype(bool)
+    wechat_ok &= _column(frame, "consent_wechat", True).astype(bool)
+    alipay = _column(frame, "alipay_user_id", None)
+    alipay_ok = alipay.notna() & _column(frame, "consent_alipay", False).astype(bool)
+    phone = _column(frame, "phone", None)
+    sms_ok = phone.notna() & _column(frame, "consent_sms", False).astype(bool)
+    return {
+        "wechat": openid.where(wechat_ok, "").astype(str),
+        "alipay": alipay.where(alipay_ok, "").astype(str),
+        "sms": phone.where(sms_ok, "").astype(str),
+    }
 
 
 def holdout_mask(member_ids: pd.Series, *, campaign_id: str, permille: int) -> np.ndarray:
@@ -62,29 +69,21 @@ def plan(snapshot: pd.DataFrame, *, campaign: Campaign, batch_size: int) -> Plan
     members = snapshot.drop_duplicates("member_id").reset_index(drop=True)
     ids = members["member_id"].astype(str)
     held = holdout_mask(ids, campaign_id=campaign.campaign_id, permille=campaign.holdout_permille)
-    channel = np.full(len(members), "", dtype=object)
-    address = np.full(len(members), "", dtype=object)
-    for name in campaign.channels:
-        ok, addr = _reachable(members, name)
-        take = ok & (channel == "")
-        channel[take] = name
-        address[take] = addr.to_numpy()[take]
-    names = members["name"].fillna("").astype(str) if "name" in members else ids.map(lambda _: "")
+    addresses = reachable_addresses(members)
+    primary = pd.Series("", index=members.index, dtype=object)
+    for channel in campaign.channels:
+        kind = channel.split("_", 1)[0]
+        primary = primary.where((primary != "") | (addresses[kind] == ""), channel)
+    names = _column(members, "name", "").fillna("").astype(str)
     treated = ~held
-    rows: list[Row] = list(
-        zip(
-            ids[treated].tolist(),
-            channel[treated].tolist(),
-            [str(a) for a in address[treated]],
-            names[treated].tolist(),
-            strict=True,
-        )
-    )
-    batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
-    routed = pd.Series(channel[treated]).replace("", "none").value_counts().to_dict()
+    frame = pd.DataFrame({
+        "member_id": ids, "name": names, "wechat": addresses["wechat"],
+        "alipay": addresses["alipay"], "sms": addresses["sms"], "primary": primary,
+    })[treated]
+    batches: list[list[Row]] = []
+    for channel, group in frame.groupby("primary", sort=True):
+        size = MASS_BATCH.get(str(channel), batch_size)
+        rows: list[Row] = list(group.itertuples(index=False, name=None))
+        batches.extend(rows[i : i + size] for i in range(0, len(rows), size))
+    routed = frame["primary"].replace("", "none").value_counts().to_dict()
     return Plan(batches, ids[held].tolist(), {str(k): int(v) for k, v in routed.items()})
-
-
-def chunks(items: list[Row], size: int) -> Iterator[list[Row]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
