@@ -131,18 +131,6 @@ async def recharge(
             "account": account.to_json()}
 
 
-async def pay_with_balance(
-    catalog: Catalog, merchant_id: str, member_id: str, *, amount_fen: int, order_id: str,
-    store_id: str,
-) -> Account:
-    positive("amount_fen", amount_fen)
-    word, account = await change(catalog, merchant_id, member_id, kind="pay",
-                                 ref=f"pay:{store_id}:{order_id}", balance=-amount_fen,
-                                 store_id=store_id)
-    _refuse(word)
-    return account
-
-
 async def buy_in_points_mall(
     catalog: Catalog, merchant_id: str, member_id: str, *, template_id: str, ref: str
 ) -> dict[str, Any]:
