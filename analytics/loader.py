@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import astuple
 
-from analytics.events import COLUMNS
+from analytics.events import COLUMNS, event_row
 from analytics.schema import EVENTS_TABLE, ensure_schema
 from analytics.stream import StreamReader
 from infra.clickhouse import ClickHouse
@@ -22,7 +21,7 @@ def load_once(*, reader: StreamReader, ch: ClickHouse, count: int = 200, block_m
     entries = reader.read(count=count, block_ms=block_ms)
     if not entries:
         return 0
-    rows = [astuple(event) for _, events in entries for event in events]
+    rows = [event_row(event) for _, events in entries for event in events]
     ch.insert(EVENTS_TABLE, COLUMNS, rows)
     reader.ack([entry_id for entry_id, _ in entries])
     return len(rows)
