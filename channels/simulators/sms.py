@@ -12,6 +12,7 @@ import json
 import re
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,7 @@ class SmsSimConfig:
     param_max_length: int = 35
     timestamp_window_s: float = 900.0
     receipt_fail_code: str = "UNDELIV"
-    query_history: int = 200_000  # phones remembered for QuerySendDetails
+    history_requests: int = 20_000  # accepted requests remembered for QuerySendDetails
     faults: Faults = field(default_factory=Faults)
 
 
@@ -63,9 +64,11 @@ class SmsSimulator:
         self._nonces: dict[str, float] = {}
         self._sends: dict[str, list[float]] = {}
         self._prune_at = 100_000
-        # phone -> (send time "yyyy-MM-dd HH:mm:ss", OutId, template, delivered) for
-        # QuerySendDetails; the oldest phones are forgotten past ``query_history``.
-        self._history: dict[str, list[tuple[str, str, str, bool]]] = {}
+        # Accepted requests for QuerySendDetails: (send time, OutId, template, ",n1,n2,...,").
+        # Kept per request, not per number: the query is rare and may scan, the send path
+        # must stay cheap at a million numbers.
+        self._history: deque[tuple[str, str, str, str]] = deque(
+            maxlen=config.history_requests)
         self._biz_seq = 900619746936498
 
     def gateway_error(self, status: int, code: str, message: str) -> web.Response:
@@ -207,22 +210,15 @@ class SmsSimulator:
         stats.add("requests_ok")
         stats.add(f"{action}_requests")
         stats.add("recipients", len(phones))
-        self._remember(phones, params.get("OutId", ""), template, app)
+        self._remember(phones, params.get("OutId", ""), template)
         self._schedule_receipts(biz_id, phones, params.get("OutId", ""), app)
         return {"RequestId": request_id, "Code": "OK", "Message": "OK", "BizId": biz_id}
 
-    def _remember(self, phones: list[str], out_id: str, template: str,
-                  app: web.Application) -> None:
+    def _remember(self, phones: list[str], out_id: str, template: str) -> None:
         stamp = (datetime.now(UTC) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
-        invalid = faults_of(app).invalid_share
-        for phone in phones:
-            entry = (stamp, out_id, template, not address_in_share(phone, invalid,
-                                                                   "sms-invalid"))
-            self._history.setdefault(phone, []).append(entry)
-        while len(self._history) > self.config.query_history:
-            del self._history[next(iter(self._history))]
+        self._history.append((stamp, out_id, template, "," + ",".join(phones) + ","))
 
-    def query(self, params: Mapping[str, str]) -> dict[str, Any]:
+    def query(self, params: Mapping[str, str], app: web.Application) -> dict[str, Any]:
         """QuerySendDetails: one number's sends on one day (``SendDate`` yyyyMMdd)."""
         request_id = str(uuid.uuid4()).upper()
         phone, day = params.get("PhoneNumber", ""), params.get("SendDate", "")
@@ -232,13 +228,14 @@ class SmsSimulator:
         if len(day) != 8 or not day.isdigit():
             return {"RequestId": request_id, "Code": "isv.INVALID_PARAMETERS",
                     "Message": "SendDate 格式应为 yyyyMMdd"}
-        wanted = f"{day[:4]}-{day[4:6]}-{day[6:]}"
+        wanted, needle = f"{day[:4]}-{day[4:6]}-{day[6:]}", f",{phone},"
+        ok = not address_in_share(phone, faults_of(app).invalid_share, "sms-invalid")
         rows = [{"PhoneNum": phone, "SendStatus": 3 if ok else 2,
                  "ErrCode": "DELIVERED" if ok else self.config.receipt_fail_code,
                  "TemplateCode": template, "Content": "", "SendDate": stamp,
                  "ReceiveDate": stamp, "OutId": out_id}
-                for stamp, out_id, template, ok in self._history.get(phone, ())
-                if stamp.startswith(wanted)]
+                for stamp, out_id, template, numbers in reversed(self._history)
+                if stamp.startswith(wanted) and needle in numbers]
         return {"RequestId": request_id, "Code": "OK", "Message": "OK",
                 "TotalCount": len(rows), "SmsSendDetailDTOs": {"SmsSendDetailDTO": rows[:50]}}
 
@@ -280,7 +277,7 @@ async def rpc_handler(request: web.Request) -> web.Response:
         return refused
     action = params["Action"]
     if action == "QuerySendDetails":
-        return web.json_response(sim.query(params), dumps=_dumps)
+        return web.json_response(sim.query(params, request.app), dumps=_dumps)
     if action not in ("SendSms", "SendBatchSms"):
         return sim.gateway_error(404, "InvalidApi.NotFound", f"Specified api {action} not found")
     return web.json_response(sim.business(action, params, request.app), dumps=_dumps)
