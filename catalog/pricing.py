@@ -170,6 +170,16 @@ def _scale(amounts: list[int], permille: int) -> list[int]:
     return [a * permille // 1000 for a in amounts]
 
 
+def _scalar_off(template: CouponTemplate, eligible: int) -> int:
+    """``coupon_discount`` of a whole-order coupon on a running total."""
+    if eligible <= 0 or eligible < template.threshold_fen:
+        return 0
+    if template.kind == "discount":
+        off = eligible * (1000 - template.rate_permille) // 1000
+        return min(off, template.cap_fen) if template.cap_fen else off
+    return min(template.discount_fen, eligible)
+
+
 def rank(coupon: WalletCoupon) -> tuple[int, int, str]:
     """Canonical application order: by kind, then the higher threshold first (a later coupon's
     threshold is checked against what the earlier ones left)."""
@@ -184,7 +194,45 @@ class _Search:
         self.amounts = amounts
         self.scopes: dict[str, tuple[int, ...]] = {}
         self.memo: dict[tuple[str, ...], tuple[int, list[int], list[int]]] = {}
+        self.values: dict[tuple[str, ...], tuple[int, list[int] | None, int]] = {}
         self.ranks: dict[str, tuple[int, int, str]] = {}
+        # True when every coupon after the item coupons covers the whole order: then only the
+        # running total matters and a set is valued with integer arithmetic alone
+        self.scalar = False
+
+    def prepare(self, usable: Sequence[WalletCoupon]) -> None:
+        everything = tuple(range(len(self.lines)))
+        for coupon in usable:
+            self.ranks[coupon.code] = rank(coupon)
+        self.scalar = all(
+            KIND_ORDER[c.template.kind] == 0 or self.scope(c.template) == everything
+            for c in usable)
+
+    def value(self, chosen: Sequence[WalletCoupon]) -> int:
+        """The total discount of a set (what the search compares), memoized per prefix."""
+        ranks = self.ranks
+        ordered = sorted(chosen, key=lambda c: ranks[c.code])
+        key = tuple(c.code for c in ordered)
+        found = self.values.get(key)
+        if found is not None:
+            return found[0]
+        n = max(len(key) - 1, 0)
+        while n > 0 and key[:n] not in self.values:
+            n -= 1
+        start = self.values.get(key[:n]) if n else None
+        total, amounts, price = start if start else (0, self.amounts, 0)
+        for coupon in ordered[n:]:
+            t = coupon.template
+            if amounts is not None and (not self.scalar or KIND_ORDER[t.kind] == 0):
+                off, amounts, _ = coupon_discount(t, self.lines, amounts, self.scope(t))
+            else:
+                if amounts is not None:
+                    price, amounts = sum(amounts), None
+                off = _scalar_off(t, price)
+                price -= off
+            total += off
+        self.values[key] = (total, amounts, price)
+        return total
 
     def scope(self, template: CouponTemplate) -> tuple[int, ...]:
         found = self.scopes.get(template.template_id)
@@ -231,11 +279,12 @@ def best_combination(
     alternative of every group is tried against the rest of the current best set.
     """
     search = search or _Search(lines, amounts)
+    search.prepare(usable)
     best: tuple[tuple[WalletCoupon, ...], int] = ((), 0)
 
     def consider(chosen: tuple[WalletCoupon, ...]) -> bool:
         nonlocal best
-        total = search.evaluate(chosen)[0]
+        total = search.value(chosen)
         if total > best[1] or (total == best[1] and total > 0 and len(chosen) < len(best[0])):
             best = (chosen, total)
             return True
@@ -260,10 +309,10 @@ def best_combination(
     current: list[WalletCoupon | None] = []
     for g in options:  # greedy: the group's coupon that adds most to what is chosen so far
         base = [c for c in current if c is not None]
-        gains = [(search.evaluate([*base, c])[0], c) for c in g]
+        gains = [(search.value([*base, c]), c) for c in g]
         top = max(gains, key=lambda item: item[0])
-        current.append(top[1] if top[0] > search.evaluate(base)[0] else None)
-    total = search.evaluate([c for c in current if c is not None])[0]
+        current.append(top[1] if top[0] > search.value(base) else None)
+    total = search.value([c for c in current if c is not None])
     improved = True
     while improved:  # single swaps until none helps; evaluations share canonical prefixes
         improved = False
@@ -272,7 +321,7 @@ def best_combination(
                 if alternative is current[n]:
                     continue
                 trial = [*current[:n], alternative, *current[n + 1:]]
-                value = search.evaluate([c for c in trial if c is not None])[0]
+                value = search.value([c for c in trial if c is not None])
                 if value > total:
                     current, total, improved = trial, value, True
     consider(tuple(c for c in current if c is not None))
