@@ -123,7 +123,7 @@ class BatchProcessor:
             code = codes[member.member_id]
             return Message(
                 member_id=member.member_id, address=address, coupon_code=code,
-                idempotency_key=f"{campaign_id}:{member.member_id}",
+                idempotency_key=f"{campaign_id}:{member.member_id}", campaign_id=campaign_id,
                 variables=message_variables(campaign, channel=channel,
                                             name=names[member.member_id], code=code),
             )
