@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 from aiohttp import web
 
-from catalog.accounts import account_prefix, load_merchant_rules
+from catalog.accounts import load_merchant_rules
 from catalog.api import (
     bool_field,
     catalog_of,
@@ -84,7 +84,7 @@ async def wallet(request: web.Request) -> web.Response:
     member_id = request.match_info["member_id"]
     who.require_member(member_id)
     cat = catalog_of(request)
-    coupons = await read_wallet(cat, who.merchant_id, member_id)
+    coupons, _ = await read_wallet(cat, who.merchant_id, member_id)
     everything = request.query.get("all") in ("1", "true")
     today = cat.today()
     shown = [c for c in coupons if everything or (c.state in ("active", "transferring")
@@ -120,9 +120,7 @@ async def coupon_qr(request: web.Request) -> web.Response:
                         headers={"X-Coupon-Code": display(code)})
 
 
-async def _member_state(request: web.Request, merchant_id: str, member_id: str) -> MemberState:
-    raw = await catalog_of(request).client.hmget(  # type: ignore[misc]
-        account_prefix(merchant_id, member_id) + "acct", ["tier", "balance", "points"])
+def _member_state(raw: list[Any]) -> MemberState:
     tier, balance, points = raw
     tier_name = tier.decode() if isinstance(tier, bytes) else (tier or "")
     return MemberState(tier=tier_name, balance_fen=int(balance or 0), points=int(points or 0))
@@ -145,11 +143,9 @@ async def checkout_quote(request: web.Request) -> web.Response:
     pay_with_balance = bool_field(data, "pay_with_balance")
     order_id = text_field(data, "order_id", required=False)
     cat = catalog_of(request)
-    coupons, member, rules = await asyncio.gather(
-        read_wallet(cat, who.merchant_id, member_id),
-        _member_state(request, who.merchant_id, member_id),
-        load_merchant_rules(cat, who.merchant_id),
-    )
+    rules = await load_merchant_rules(cat, who.merchant_id)
+    coupons, raw = await read_wallet(cat, who.merchant_id, member_id, with_account=True)
+    member = _member_state(raw or [None, None, None])
     now = cat.now()
     result = quote(rules=rules, member=member, lines=lines, wallet=coupons, store_id=store_id,
                    channel=channel, order_id=order_id, now=now, day=cat.today(now),

@@ -223,6 +223,12 @@ def _defs_key(merchant_id: str) -> str:
     return f"qp:{{{merchant_id}}}:templates"
 
 
+def member_buckets(template: CouponTemplate) -> int:
+    """Member-index hashes of a template: about 90 members each keeps every hash a small
+    listpack. Derived from the template alone, so readers compute the bucket themselves."""
+    return max(1, -(-template.total_stock // 90))
+
+
 def _writes(template: CouponTemplate, number: int) -> tuple[CouponTemplate, dict[str, Any]]:
     saved = replace(template, template_id=f"t{number}")
     meta = {
@@ -231,8 +237,7 @@ def _writes(template: CouponTemplate, number: int) -> tuple[CouponTemplate, dict
         "budget": -1 if template.budget_fen is None else template.budget_fen,
         "cost": template.cost_fen,
         "limit": template.per_member_limit,
-        # member-index buckets: about 90 members each keeps every hash a small listpack
-        "mbuckets": max(1, -(-template.total_stock // 90)),
+        "mbuckets": member_buckets(template),
         "seq": 0,
         "ncamp": 0,
         "init": _initial_extra(template),

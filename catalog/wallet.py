@@ -12,7 +12,7 @@ from typing import Any
 from catalog.codes import display, make_code
 from catalog.context import Catalog
 from catalog.store import STATES, issue_day_of, member_hash, parse_days, parse_record
-from catalog.templates import CouponTemplate, check_id, day_of, tag
+from catalog.templates import CouponTemplate, check_id, day_of, member_buckets, tag
 
 
 @dataclass(frozen=True)
@@ -87,27 +87,39 @@ def coupon_from_record(
                         **extra)
 
 
-async def read_wallet(catalog: Catalog, merchant_id: str, member_id: str) -> list[WalletCoupon]:
-    """Every coupon the member holds in any of the merchant's templates (used ones included)."""
+async def read_wallet(
+    catalog: Catalog, merchant_id: str, member_id: str, *, with_account: bool = False,
+) -> tuple[list[WalletCoupon], list[Any] | None]:
+    """Every coupon the member holds in any of the merchant's templates (used ones included),
+    and with ``with_account`` the account's raw (tier, balance, points) in the same round trip."""
     check_id("member_id", member_id)
     templates = await catalog.templates(merchant_id)
-    if not templates:
-        return []
     ordered = sorted(templates.values(), key=lambda t: t.number)
     prefixes = [tag(merchant_id, t.number) for t in ordered]
     h = member_hash(member_id)
+    field = str((h >> 32) % 8192)
+    mkeys = [f"{p}m:{h % member_buckets(t)}" for p, t in zip(prefixes, ordered, strict=True)]
+    account_key = f"qp:{{{merchant_id}:u:{member_id}}}:acct"
+    account: list[Any] | None = None
     if catalog.clustered:
-        calls = [([p + "meta"], [member_id, h, p]) for p in prefixes]
+        calls = [([k], [member_id, field, "0", p]) for k, p in zip(mkeys, prefixes, strict=True)]
         replies = [r[0] for r in await catalog.scripts.calls("wallet", calls)]
+        if with_account:
+            account = await catalog.client.hmget(  # type: ignore[misc]
+                account_key, ["tier", "balance", "points"])
     else:
+        keys = [*mkeys, account_key] if with_account else mkeys
         replies = await catalog.scripts(
-            "wallet", [p + "meta" for p in prefixes], [member_id, h, *prefixes]
-        )
+            "wallet", keys, [member_id, field, "1" if with_account else "0", *prefixes])
+        if with_account:
+            account = replies.pop()
     out: list[WalletCoupon] = []
     for template, reply in zip(ordered, replies, strict=True):
-        days = parse_days(reply[1])
-        items = reply[2:]
+        if len(reply) < 2:
+            continue
+        days = parse_days(reply[0])
+        items = reply[1:]
         for serial, raw in zip(items[0::2], items[1::2], strict=True):
             out.append(coupon_from_record(template, int(serial), raw, days,
                                           secret=catalog.secret))
-    return out
+    return out, account
