@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "campaign": ("dispatcher.commands.campaign", "run a coupon campaign to a segment"),
     "worker": ("dispatcher.commands.worker", "run a Dramatiq worker (issue + send batches)"),
     "loader": ("dispatcher.commands.loader", "load events from Redis into ClickHouse"),
+    "callbacks": ("dispatcher.commands.callbacks", "receive provider delivery callbacks"),
     "roi": ("dispatcher.commands.roi", "print campaign ROI from ClickHouse"),
     "demo": ("dispatcher.commands.demo", "the whole flow on the embedded default"),
     "simulate": ("channels.cli", "run the WeChat / SMS / Alipay simulators"),

@@ -51,12 +51,13 @@ def env_for(settings: Settings) -> dict[str, str]:
 def local_stack(
     settings: Settings, *, threads: int = 8, processes: int = 1, sim_args: tuple[str, ...] = ()
 ) -> Iterator[Settings]:
-    """Redis, simulators and ``processes`` workers; yields settings pointing at them."""
+    """Redis, simulators, the callback receiver and ``processes`` workers; yields settings
+    pointing at them."""
     logs = settings.var_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     own_redis = not settings.redis_url and not services.status(settings).redis_running
     state = services.up(settings)
-    ports = {name: free_port() for name in ("wechat", "sms", "alipay")}
+    ports = {name: free_port() for name in ("wechat", "sms", "alipay", "callbacks")}
     wired = replace(
         settings,
         redis_url=state.redis_url,
@@ -68,14 +69,18 @@ def local_stack(
     env = env_for(wired)
     started: list[subprocess.Popen[bytes]] = []
     try:
+        started.append(_spawn(["callbacks", "--port", str(ports["callbacks"])], env,
+                              logs / "callbacks.log"))
         started.append(_spawn(["simulate", "--wechat-port", str(ports["wechat"]),
                                "--sms-port", str(ports["sms"]), "--alipay-port",
-                               str(ports["alipay"]), *sim_args], env, logs / "sim.log"))
+                               str(ports["alipay"]), "--callback-url",
+                               f"http://127.0.0.1:{ports['callbacks']}", *sim_args],
+                              env, logs / "sim.log"))
         for _ in range(processes):
             started.append(_spawn(["worker", "--threads", str(threads)], env,
                                   logs / "worker.log"))
         if not all(wait_port("127.0.0.1", p, timeout=30) for p in ports.values()):
-            raise ServiceError(f"channel simulators did not start: see {logs / 'sim.log'}")
+            raise ServiceError(f"simulators or callbacks did not start: see {logs}")
         yield wired
     finally:
         for process in reversed(started):

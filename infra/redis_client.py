@@ -11,5 +11,11 @@ def make_redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, health_check_interval=30, socket_keepalive=True)
 
 
-def make_async_redis(url: str) -> redis.asyncio.Redis:
-    return redis.asyncio.Redis.from_url(url, health_check_interval=30, socket_keepalive=True)
+def make_async_redis(url: str, *, max_connections: int = 64) -> redis.asyncio.Redis:
+    """An asyncio client whose pool makes callers wait for a free connection rather than fail
+    when a burst (hundreds of callbacks at once) wants more than ``max_connections``."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=30, health_check_interval=30,
+        socket_keepalive=True,
+    )
+    return redis.asyncio.Redis(connection_pool=pool)

@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -77,6 +78,21 @@ def wake_up_segment(data_dir: Path, *, console: Console, settings: Settings) -> 
     return chosen.merge(members, on="member_id", how="left")
 
 
+def _await_callbacks(
+    client: Any, *, stream: str, quiet_s: float = 1.5, limit_s: float = 20
+) -> None:
+    """Delivery receipts arrive after the sends: wait until the stream has been quiet a while."""
+    deadline = time.monotonic() + limit_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        current = client.xinfo_stream(stream)["last-generated-id"]
+        if current != last:
+            last, since = current, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.1)
+
+
 def campaign_with_loader(
     segment: pd.DataFrame, *, settings: Settings, holdout_permille: int, name: str,
     channels: tuple[str, ...] = DEMO_CHANNELS,
@@ -85,8 +101,8 @@ def campaign_with_loader(
     campaign and the seconds from launch until every batch was done or deferred."""
     assert settings.redis_url is not None
     ch = make_clickhouse(settings)
-    reader = StreamReader(client=make_redis(settings.redis_url), stream=settings.events_stream,
-                          consumer="demo-loader")
+    client = make_redis(settings.redis_url)
+    reader = StreamReader(client=client, stream=settings.events_stream, consumer="demo-loader")
     stop = threading.Event()
     loader = threading.Thread(target=run_loader, kwargs={"reader": reader, "ch": ch,
                                                           "stop": stop})
@@ -96,7 +112,9 @@ def campaign_with_loader(
         campaign = run_campaign(segment, settings=settings, name=name, channels=channels,
                                 holdout_permille=holdout_permille, coupon=CouponSpec(),
                                 wait=True, timeout=3600)
-        return campaign, time.perf_counter() - began
+        elapsed = time.perf_counter() - began
+        _await_callbacks(client, stream=settings.events_stream)
+        return campaign, elapsed
     finally:
         stop.set()
         loader.join()
