@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from analytics.stream import RedisStreamSink
 from catalog.errors import CatalogError
 from catalog.templates import CouponTemplate, save_template
-from dispatcher.actors import register_actors
+from channels.content import DEFAULT_SMS, DEFAULT_WECHAT, CampaignContent, validate
+from channels.errors import ContentError
+from dispatcher.actors import message_variables, register_actors
 from dispatcher.broker import make_broker
 from dispatcher.campaigns import CHANNELS, Campaign, CampaignStore, new_campaign_id
 from dispatcher.errors import CampaignError
@@ -35,6 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_p.add_argument("--threshold-fen", type=int, default=10000)
     run_p.add_argument("--discount-fen", type=int, default=1500)
     run_p.add_argument("--valid-days", type=int, default=30)
+    run_p.add_argument("--title", default="", help="coupon title (default 满X减Y券)")
     run_p.add_argument("--wait", action="store_true", help="show progress until done")
     run_p.add_argument("--timeout", type=float, default=3600.0)
     run_p.set_defaults(func=run)
@@ -48,6 +51,7 @@ class CouponSpec:
     threshold_fen: int = 10000
     discount_fen: int = 1500
     valid_days: int = 30
+    name: str = ""  # the coupon's title; default 满X减Y券
 
     def expiry(self, issue_day: date) -> date:
         """Last valid day of a coupon issued on ``issue_day`` (the issue day counts as day 1)."""
@@ -55,7 +59,7 @@ class CouponSpec:
 
     @property
     def title(self) -> str:
-        return f"满{self.threshold_fen // 100}减{self.discount_fen // 100}券"
+        return self.name or f"满{self.threshold_fen // 100}减{self.discount_fen // 100}券"
 
 
 def read_snapshot(path: Path) -> pd.DataFrame:
@@ -70,6 +74,20 @@ def read_snapshot(path: Path) -> pd.DataFrame:
     return frame
 
 
+def check_content(campaign: Campaign, snapshot: pd.DataFrame) -> None:
+    """Check every channel's message with the longest values this campaign will produce;
+    raises ``ContentError`` naming each problem."""
+    names = snapshot["name"].dropna().astype(str).tolist() if "name" in snapshot else []
+    longest = max(names, key=len, default="会员")
+    for channel in campaign.channels:
+        kind = channel.split("_", 1)[0]
+        if kind not in ("sms", "wechat") or channel == "wechat_mass":
+            continue  # card mass sends and Alipay vouchers carry no template text
+        sample = message_variables(campaign, channel=channel, name=longest, code="X" * 16)
+        validate(CampaignContent(sms=DEFAULT_SMS if kind == "sms" else None,
+                                 wechat=DEFAULT_WECHAT if kind == "wechat" else None), sample)
+
+
 def run_campaign(
     snapshot: pd.DataFrame, *, settings: Settings, name: str, channels: tuple[str, ...],
     holdout_permille: int, coupon: CouponSpec, wait: bool, timeout: float,
@@ -78,20 +96,23 @@ def run_campaign(
     until every batch is done or deferred to a later window (SMS quiet hours, quotas)."""
     client = make_redis(resolve_redis_url(settings))
     now = datetime.now(UTC)
+    local_day = now.astimezone(settings.timezone).date()
+    # Everything is checked before anything is written: a refused campaign leaves no template.
     try:
-        template_id = save_template(client, CouponTemplate(
+        template = CouponTemplate(
             merchant_id=settings.merchant_id, kind="threshold", name=coupon.title,
             total_stock=max(len(snapshot), 1), threshold_fen=coupon.threshold_fen,
             discount_fen=coupon.discount_fen, valid_days=coupon.valid_days,
-        ))
+        )
         campaign = Campaign(
             campaign_id=new_campaign_id(now.astimezone(settings.timezone)),
-            merchant_id=settings.merchant_id, name=name, template_id=template_id,
+            merchant_id=settings.merchant_id, name=name, template_id="",
             coupon_title=coupon.title, channels=channels, holdout_permille=holdout_permille,
-            created_at=now.isoformat(),
-            extra={"expiry": coupon.expiry(now.astimezone(settings.timezone).date()).isoformat()},
+            created_at=now.isoformat(), extra={"expiry": coupon.expiry(local_day).isoformat()},
         )
-    except (CatalogError, CampaignError) as exc:
+        check_content(campaign, snapshot)
+        campaign = replace(campaign, template_id=save_template(client, template))
+    except (CatalogError, CampaignError, ContentError) as exc:
         raise UsageError(str(exc)) from None
     store = CampaignStore(client=client)
     actor = register_actors(make_broker(resolve_redis_url(settings)), processor=None)
@@ -128,7 +149,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if unknown or not channels:
         raise UsageError(f"--channels: unknown channel {unknown[:1]} (use {','.join(CHANNELS)})")
     snapshot = read_snapshot(args.snapshot)
-    coupon = CouponSpec(args.threshold_fen, args.discount_fen, args.valid_days)
+    coupon = CouponSpec(args.threshold_fen, args.discount_fen, args.valid_days, args.title)
     campaign = run_campaign(
         snapshot, settings=settings, name=args.name, channels=channels,
         holdout_permille=args.holdout_permille, coupon=coupon, wait=args.wait,

@@ -157,3 +157,19 @@ def test_quiet_hours_defer_sms_without_spending_retries(
     # The rest of each batch waits in the broker's delay queue until the window ends (~2 h).
     delayed = redis_client.hlen("quanpai-dq:campaigns.DQ.msgs")
     assert delayed == 3
+
+
+def test_campaign_with_bad_content_exits_2_and_writes_nothing(
+    redis_url: str, redis_client: redis.Redis, simulators: Simulators, tmp_path
+) -> None:
+    path = tmp_path / "snapshot.parquet"
+    snapshot(10).to_parquet(path)
+    env = flow_env(redis_url, simulators)
+    result = subprocess.run(
+        [sys.executable, "-m", "dispatcher.cli", "campaign", "run", "--snapshot", str(path),
+         "--channels", "sms", "--title", "超长的优惠券标题" * 5],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "sms.variables.coupon" in result.stderr and "Traceback" not in result.stderr
+    assert redis_client.dbsize() == 0
