@@ -17,9 +17,10 @@ from catalog.api import (
     text_field,
 )
 from catalog.codes import display, make_code, qr_payload
+from catalog.discounts import OrderLine
 from catalog.errors import InvalidInput
 from catalog.issuance import MAX_BATCH, issue_batch_async
-from catalog.pricing import MemberState, OrderLine, parse_lines, quote
+from catalog.pricing import MemberState, parse_lines, quote
 from catalog.redemption import lookup, parse_code, redeem, redemption_slip, refund
 from catalog.templates import CouponTemplate, check_id, save_template_async, stock_left_async
 from catalog.wallet import read_wallet

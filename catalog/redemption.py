@@ -16,8 +16,8 @@ from typing import Any
 from analytics.events import Event
 from catalog.codes import CodeRef, display, make_code, verify_code
 from catalog.context import Catalog
+from catalog.discounts import OrderLine, coupon_discount
 from catalog.errors import InvalidInput, NotFound, Refused
-from catalog.pricing import OrderLine, coupon_discount, gate
 from catalog.store import parse_days, parse_record
 from catalog.templates import CouponTemplate, day_number, tag
 from catalog.wallet import coupon_from_record
@@ -201,12 +201,9 @@ async def lookup(catalog: Catalog, *, merchant_id: str, code: str) -> dict[str, 
     if raw is None:
         raise NotFound(MESSAGES["not_found"])
     coupon = coupon_from_record(template, ref.serial, raw, days, secret=catalog.secret)
-    today = catalog.today()
     body = coupon.to_json()
     body["member_id"] = parse_record(ref.serial, raw, 0).member_id
-    body["usable_today"] = gate(coupon, store_id=template.stores[0] if template.stores else "",
-                                channel=template.channels[0], day=today) in (
-        None, "payment_instrument", "not_a_discount")
+    body["usable_today"] = coupon.usable_on(catalog.today())
     return body
 
 
