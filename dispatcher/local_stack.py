@@ -28,7 +28,8 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within a minute."""
     process.terminate()
     try:
         process.wait(timeout=60)
@@ -84,6 +85,6 @@ def local_stack(
         yield wired
     finally:
         for process in reversed(started):
-            _stop(process)
+            stop_process(process)
         if own_redis:
             services.down(settings)

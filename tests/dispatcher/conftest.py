@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from dispatcher.local_stack import stop_process as stop
 from infra.ports import free_port, wait_port
 from infra.settings import Settings, load_settings
 
@@ -38,15 +39,6 @@ def start_simulators(*extra: str) -> Simulators:
     )
     assert wait_port("127.0.0.1", ports["sms"], timeout=30), "simulators did not start"
     return Simulators(ports, process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture

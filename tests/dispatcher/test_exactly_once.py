@@ -28,10 +28,11 @@ from dispatcher.broker import make_broker
 from dispatcher.campaigns import CampaignStore
 from dispatcher.commands.campaign import CouponSpec, run_campaign
 from dispatcher.launch import wait_done
+from dispatcher.local_stack import stop_process as stop
 from dispatcher.planner import plan
 from dispatcher.worker import start_worker
 from infra.clickhouse import ChdbClient
-from tests.dispatcher.conftest import Simulators, flow_env, flow_settings, stop
+from tests.dispatcher.conftest import Simulators, flow_env, flow_settings
 
 
 def snapshot(n: int) -> pd.DataFrame:
