@@ -80,10 +80,15 @@ def plan(snapshot: pd.DataFrame, *, campaign: Campaign, batch_size: int) -> Plan
         "member_id": ids, "name": names, "wechat": addresses["wechat"],
         "alipay": addresses["alipay"], "sms": addresses["sms"], "primary": primary,
     })[treated]
+    frame = frame.sort_values("primary", kind="stable")
+    # Column lists, then zip: iterating rows of Arrow-backed strings is ten times slower.
+    rows: list[Row] = list(zip(*(frame[c].tolist() for c in frame.columns), strict=True))
     batches: list[list[Row]] = []
-    for channel, group in frame.groupby("primary", sort=True):
+    start = 0
+    for channel, count in frame["primary"].value_counts(sort=False).sort_index().items():
         size = MASS_BATCH.get(str(channel), batch_size)
-        rows: list[Row] = list(group.itertuples(index=False, name=None))
-        batches.extend(rows[i : i + size] for i in range(0, len(rows), size))
+        group = rows[start : start + int(count)]
+        batches.extend(group[i : i + size] for i in range(0, len(group), size))
+        start += int(count)
     routed = frame["primary"].replace("", "none").value_counts().to_dict()
     return Plan(batches, ids[held].tolist(), {str(k): int(v) for k, v in routed.items()})
