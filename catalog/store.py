@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -56,6 +56,7 @@ class Record:
     # duration card (expiry day or 0 before first use, last use day, uses that day, days bought)
 
 
+@lru_cache(maxsize=4096)  # one value per template, read for every coupon of it
 def parse_days(raw: bytes | str | None) -> list[tuple[int, int]]:
     """The ``days`` key as sorted (first serial, day) boundaries."""
     text = (raw.decode() if isinstance(raw, bytes) else raw) or ""

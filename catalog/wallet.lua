@@ -1,7 +1,7 @@
 -- A member's coupons in one or more templates, and optionally the member's account.
 -- KEYS: the member-index hash of each template (the caller picks the bucket), then the account
--- hash when ARGV[3] is '1'. ARGV: 1 member id, 2 member-index field, 3 account wanted ('0'/'1'),
--- then the key prefix of each template in KEYS order.
+-- hash when ARGV[3] is '1'. ARGV: 1 member id, 2 member-index field, 3 account wanted ('0'/'1').
+-- A template's key prefix is its member-index key without the trailing 'm:<bucket>'.
 -- Returns {per template: {days, serial1, record1, ...}..., account {tier, balance, points}?}.
 -- Keys of other slots are read only on one Redis; on a cluster the caller sends one template
 -- (and no account) per call.
@@ -10,7 +10,7 @@ local n = #KEYS
 if ARGV[3] == '1' then n = n - 1 end
 local out = {}
 for i = 1, n do
-  local prefix = ARGV[i + 3]
+  local prefix = string.match(KEYS[i], '^(.*)m:%d+$')
   local items = {''}
   local list = redis.call('HGET', KEYS[i], field)
   if list then

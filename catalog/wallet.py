@@ -87,6 +87,25 @@ def coupon_from_record(
                         **extra)
 
 
+_Plan = tuple[list[CouponTemplate], list[str], list[int]]
+_plans: dict[str, tuple[dict[str, CouponTemplate], _Plan]] = {}
+
+
+def _plan(
+    merchant_id: str, templates: dict[str, CouponTemplate]
+) -> tuple[list[CouponTemplate], list[str], list[int]]:
+    """Templates in number order with their key prefixes and bucket counts, kept while the
+    merchant's template set (the cached dict) stays the same object."""
+    cached = _plans.get(merchant_id)
+    if cached is not None and cached[0] is templates:
+        return cached[1]
+    ordered = sorted(templates.values(), key=lambda t: t.number)
+    plan = (ordered, [tag(merchant_id, t.number) for t in ordered],
+            [member_buckets(t) for t in ordered])
+    _plans[merchant_id] = (templates, plan)
+    return plan
+
+
 async def read_wallet(
     catalog: Catalog, merchant_id: str, member_id: str, *, with_account: bool = False,
 ) -> tuple[list[WalletCoupon], list[Any] | None]:
@@ -94,15 +113,14 @@ async def read_wallet(
     and with ``with_account`` the account's raw (tier, balance, points) in the same round trip."""
     check_id("member_id", member_id)
     templates = await catalog.templates(merchant_id)
-    ordered = sorted(templates.values(), key=lambda t: t.number)
-    prefixes = [tag(merchant_id, t.number) for t in ordered]
+    ordered, prefixes, buckets = _plan(merchant_id, templates)
     h = member_hash(member_id)
     field = str((h >> 32) % 8192)
-    mkeys = [f"{p}m:{h % member_buckets(t)}" for p, t in zip(prefixes, ordered, strict=True)]
+    mkeys = [f"{p}m:{h % b}" for p, b in zip(prefixes, buckets, strict=True)]
     account_key = f"qp:{{{merchant_id}:u:{member_id}}}:acct"
     account: list[Any] | None = None
     if catalog.clustered:
-        calls = [([k], [member_id, field, "0", p]) for k, p in zip(mkeys, prefixes, strict=True)]
+        calls = [([k], [member_id, field, "0"]) for k in mkeys]
         replies = [r[0] for r in await catalog.scripts.calls("wallet", calls)]
         if with_account:
             account = await catalog.client.hmget(  # type: ignore[misc]
@@ -110,7 +128,7 @@ async def read_wallet(
     else:
         keys = [*mkeys, account_key] if with_account else mkeys
         replies = await catalog.scripts(
-            "wallet", keys, [member_id, field, "1" if with_account else "0", *prefixes])
+            "wallet", keys, [member_id, field, "1" if with_account else "0"])
         if with_account:
             account = replies.pop()
     out: list[WalletCoupon] = []
