@@ -105,6 +105,7 @@ def verify_code(text: str, *, secret: bytes, merchant_id: str) -> CodeRef | None
     return CodeRef(template_number=number, serial=serial)
 
 
+@lru_cache(maxsize=1 << 16)
 def display(code: str) -> str:
     """Groups of four for print and screens: ``ABCD-EFGH-JKMN-PQRS``."""
     return "-".join(code[i:i + 4] for i in range(0, len(code), 4))

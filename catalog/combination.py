@@ -45,6 +45,7 @@ class Search:
         self.memo: dict[tuple[str, ...], tuple[int, list[int], list[int]]] = {}
         self.values: dict[tuple[str, ...], tuple[int, list[int] | None, int]] = {}
         self.ranks: dict[str, tuple[int, int, str]] = {}
+        self.totals: dict[frozenset[str], int] = {}
         # True when every coupon after the item coupons covers the whole order: then only the
         # running total matters and a set is valued with integer arithmetic alone
         self.scalar = False
@@ -59,12 +60,13 @@ class Search:
 
     def value(self, chosen: Sequence[WalletCoupon]) -> int:
         """The total discount of a set (what the search compares), memoized per prefix."""
+        seen = frozenset(c.code for c in chosen)
+        known = self.totals.get(seen)
+        if known is not None:  # swap passes revisit sets: no sorting for those
+            return known
         ranks = self.ranks
         ordered = sorted(chosen, key=lambda c: ranks[c.code])
         key = tuple(c.code for c in ordered)
-        found = self.values.get(key)
-        if found is not None:
-            return found[0]
         n = max(len(key) - 1, 0)
         while n > 0 and key[:n] not in self.values:
             n -= 1
@@ -81,6 +83,7 @@ class Search:
                 price -= off
             total += off
         self.values[key] = (total, amounts, price)
+        self.totals[seen] = total
         return total
 
     def scope(self, template: CouponTemplate) -> tuple[int, ...]:
