@@ -155,7 +155,10 @@ def make_app(catalog: Catalog) -> web.Application:
     app.router.add_get("/v1/openapi.json", openapi.handler)
 
     async def events(app: web.Application) -> AsyncIterator[None]:
-        await catalog.scripts.load_all()
+        try:
+            await catalog.scripts.load_all()
+        except redis.RedisError as exc:  # loaded on first use instead (EVALSHA falls back)
+            log.warning("could not preload the catalog scripts: %s", exc)
         catalog.events.start()
         yield
         await catalog.events.stop()

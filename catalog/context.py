@@ -85,7 +85,11 @@ class EventBuffer:
     async def flush(self) -> None:
         batch, self._pending = self._pending, []
         if batch:
-            await asyncio.get_running_loop().run_in_executor(None, self._sink.emit, batch)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self._sink.emit, batch)
+            except Exception:
+                self._pending[:0] = batch  # kept for the next flush: ROI needs every event
+                raise
 
     async def _loop(self) -> None:
         while True:

@@ -139,11 +139,13 @@ async def redeem(
         member_id=member, store_id=store_id, order_id=order_id, amount_fen=amount_fen,
         discount_fen=discount, spent_fen=spent, card_state=card, replayed=source == "replay")
     if source == "fresh":
+        # a gift card pays with value sold earlier: recorded as spent, not as a discount
         catalog.emit([Event(
             event_id=f"redeemed:{merchant_id}:{result.redemption_id}", event_type="redeemed",
             merchant_id=merchant_id, campaign_id=answer[5],
             member_id=member, coupon_code=result.code, store_id=store_id, order_id=order_id,
-            amount_fen=amount_fen, discount_fen=discount or spent, cost_fen=discount or spent,
+            amount_fen=amount_fen, discount_fen=discount, cost_fen=discount,
+            reason=f"gift_card_spent:{spent}" if spent else template.kind,
         )])
     return result
 
@@ -183,8 +185,9 @@ async def refund(
     if words[0] == "ok":
         catalog.emit([Event(
             event_id=f"refunded:{merchant_id}:{redemption}", event_type="refunded",
-            merchant_id=merchant_id, campaign_id=words[6], member_id=member, store_id=store_id,
-            amount_fen=amount, discount_fen=discount or spent,
+            merchant_id=merchant_id, campaign_id=words[6], member_id=member, store_id=words[7],
+            amount_fen=amount, discount_fen=discount, cost_fen=discount,
+            reason=f"gift_card_spent:{spent}" if spent else "",
             coupon_code=_canonical(catalog, CodeRef(number, serial), merchant_id),
         )])
     return {"redemption_id": redemption, "status": "refunded",

@@ -1,6 +1,6 @@
 -- Return the use of a redemption (返还) when its order is cancelled. KEYS[1] template counters.
 -- ARGV: 1 key prefix, 2 redemption number, 3 store the request acts for ('' any).
--- Returns {word, member, serial, amount, discount, spent, campaign id}: word 'ok', 'already_refunded',
+-- Returns {word, member, serial, amount, discount, spent, campaign id, store}: word 'ok', 'already_refunded',
 -- 'not_found', 'wrong_store' or 'transferred'. A second refund changes nothing.
 local prefix, n = ARGV[1], ARGV[2]
 local rdkey = prefix .. 'rd:' .. n
@@ -8,7 +8,7 @@ local rd = redis.call('HMGET', rdkey, 'serial', 'member', 'store', 'amount', 'di
   'day', 'state')
 if not rd[1] then return {'not_found'} end
 local serial = tonumber(rd[1])
-local answer = {'ok', rd[2], rd[1], rd[4], rd[5], rd[6], ''}
+local answer = {'ok', rd[2], rd[1], rd[4], rd[5], rd[6], '', rd[3]}
 if ARGV[3] ~= '' and ARGV[3] ~= rd[3] then answer[1] = 'wrong_store'; return answer end
 if rd[8] == 'refunded' then answer[1] = 'already_refunded'; return answer end
 local rkey = prefix .. 'r:' .. string.format('%d', math.floor(serial / 128))
