@@ -122,7 +122,8 @@ class MerchantRules:
         data["balance_discounts"] = [
             {"min_balance_fen": m, "permille": p} for m, p in self.balance_discounts
         ]
-        return data
+        plain: dict[str, Any] = json.loads(json.dumps(data))  # tuples as lists, as sent
+        return plain
 
 
 def _int(data: dict[str, Any], name: str, default: int = 0, *, where: str = "") -> int:
