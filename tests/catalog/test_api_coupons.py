@@ -276,3 +276,36 @@ def test_gift_card_sold_inactive_until_activated(api: ApiServer) -> None:
         assert status == 201 and body["spent_fen"] == 100
 
     run_http(api, scenario)
+
+
+def test_channel_scope_transfer_cancel_and_duration_from_purchase(api: ApiServer) -> None:
+    async def scenario(http: Http) -> None:
+        op = http.as_(api.token("operator"))
+        cashier = http.as_(api.token("cashier", store="S1"))
+        online = await give(op, await make(op, kind="cash", discount_fen=500,
+                                          channels=["online"]))
+        status, body = await cashier("POST", "/v1/redemptions", redeem_body(online, 1000))
+        assert status == 409 and body["reason"] == "wrong_channel"
+        status, body = await cashier("POST", "/v1/redemptions",
+                                     redeem_body(online, 1000, channel="online"))
+        assert status == 201
+        gift = await give(op, await make(op, kind="gift_card", face_value_fen=1000))
+        giver = http.as_(api.token("member", member="M1"))
+        status, body = await giver("POST", f"/v1/gift-cards/{gift}/transfer", {})
+        token = body["transfer_token"]
+        status, body = await giver("POST", f"/v1/gift-cards/{gift}/transfer/cancel", {})
+        assert status == 200 and body["state"] == "active"
+        receiver = http.as_(api.token("member", member="M2"))
+        status, body = await receiver("POST", f"/v1/gift-cards/transfers/{token}/accept", {})
+        assert status == 409 and body["reason"] == "not_transferring"
+        status, body = await cashier("POST", "/v1/redemptions", redeem_body(gift, 400, "G"))
+        assert status == 201 and body["spent_fen"] == 400
+        week = await give(op, await make(op, kind="duration_card", duration_days=7,
+                                        valid_days=0))
+        api.clock.advance(days=6)  # from purchase: day 7 is the last
+        assert (await cashier("POST", "/v1/redemptions", redeem_body(week, 0, "W1")))[0] == 201
+        api.clock.advance(days=1)
+        status, body = await cashier("POST", "/v1/redemptions", redeem_body(week, 0, "W2"))
+        assert status == 409 and body["reason"] == "expired"
+
+    run_http(api, scenario)
