@@ -9,14 +9,12 @@ against what the earlier coupons left.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import product
 
 from catalog.discounts import KIND_ORDER, OrderLine, coupon_discount, scope_of
 from catalog.templates import CouponTemplate
 from catalog.wallet import WalletCoupon
 
-EXHAUSTIVE_LIMIT = 64  # combinations tried one by one; above it greedy + single swaps
-PER_GROUP = 3  # the best few candidates of a group are searched
+NODE_LIMIT = 4000  # search nodes per quote before the best set so far is taken
 
 
 def _scalar_off(template: CouponTemplate, eligible: int) -> int:
@@ -62,7 +60,7 @@ class Search:
         """The total discount of a set (what the search compares), memoized per prefix."""
         seen = frozenset(c.code for c in chosen)
         known = self.totals.get(seen)
-        if known is not None:  # swap passes revisit sets: no sorting for those
+        if known is not None:  # a set valued before: no sorting
             return known
         ranks = self.ranks
         ordered = sorted(chosen, key=lambda c: ranks[c.code])
@@ -126,55 +124,61 @@ def best_combination(
 ) -> tuple[tuple[WalletCoupon, ...], int]:
     """The coupon set with the largest total discount (fewest coupons on a tie).
 
-    Small searches are exhaustive. Larger ones start from the greedy choice (each group's best
-    coupon, in application order) and improve it by single swaps until none helps: every legal
-    alternative of every group is tried against the rest of the current best set.
+    Exclusive coupons are valued alone. The others are searched depth first in application
+    order, taking each coupon before leaving it out, with at most one per group. A branch is cut
+    when even the best coupon left in every unused group, valued on the untouched order (a
+    coupon is never worth more later, once earlier ones have lowered the price), cannot beat the
+    best set found. The search is exact unless it reaches ``NODE_LIMIT``; then the best set
+    found so far is used.
     """
     search = search or Search(lines, amounts)
     search.prepare(usable)
     best: tuple[tuple[WalletCoupon, ...], int] = ((), 0)
-
-    def consider(chosen: tuple[WalletCoupon, ...]) -> bool:
-        nonlocal best
-        total = search.value(chosen)
-        if total > best[1] or (total == best[1] and total > 0 and len(chosen) < len(best[0])):
-            best = (chosen, total)
-            return True
-        return False
-
-    groups: dict[str, list[WalletCoupon]] = {}
     for coupon in usable:
         if coupon.template.exclusive:
-            consider((coupon,))
-        else:
-            key = coupon.template.stacking_group or "t:" + coupon.template.template_id
-            groups.setdefault(key, []).append(coupon)
-    options = [g[:PER_GROUP] for g in groups.values()]
-    size = 1
-    for g in options:
-        size *= len(g) + 1
-    if size <= EXHAUSTIVE_LIMIT:
-        for pick in product(*[[None, *g] for g in options]):
-            consider(tuple(c for c in pick if c is not None))
-        return best
-    options.sort(key=lambda g: min(KIND_ORDER[c.template.kind] for c in g))
-    current: list[WalletCoupon | None] = []
-    for g in options:  # greedy: the group's coupon that adds most to what is chosen so far
-        base = [c for c in current if c is not None]
-        gains = [(search.value([*base, c]), c) for c in g]
-        top = max(gains, key=lambda item: item[0])
-        current.append(top[1] if top[0] > search.value(base) else None)
-    total = search.value([c for c in current if c is not None])
-    improved = True
-    while improved:  # single swaps until none helps; evaluations share canonical prefixes
-        improved = False
-        for n in range(len(options)):
-            for alternative in [None, *options[n]]:
-                if alternative is current[n]:
-                    continue
-                trial = [*current[:n], alternative, *current[n + 1:]]
-                value = search.value([c for c in trial if c is not None])
-                if value > total:
-                    current, total, improved = trial, value, True
-    consider(tuple(c for c in current if c is not None))
+            total = search.value((coupon,))
+            if total > best[1]:
+                best = ((coupon,), total)
+    order = sorted((c for c in usable if not c.template.exclusive),
+                   key=lambda c: search.ranks[c.code])
+    group = [c.template.stacking_group or "t:" + c.template.template_id for c in order]
+    alone = [search.value((c,)) for c in order]
+    # bound[i]: per group, the most any coupon at position >= i can give on its own
+    bound: list[dict[str, int]] = [{} for _ in range(len(order) + 1)]
+    for i in range(len(order) - 1, -1, -1):
+        bound[i] = dict(bound[i + 1])
+        if alone[i] > bound[i].get(group[i], 0):
+            bound[i][group[i]] = alone[i]
+    nodes = 0
+    chosen: list[WalletCoupon] = []
+    used: set[str] = set()
+
+    def visit(i: int, amounts_now: list[int] | None, price: int, total: int) -> None:
+        nonlocal best, nodes
+        if total > best[1] or (total == best[1] and total and len(chosen) < len(best[0])):
+            best = (tuple(chosen), total)
+        nodes += 1
+        if i == len(order) or nodes > NODE_LIMIT:
+            return
+        if total + sum(v for g, v in bound[i].items() if g not in used) <= best[1]:
+            return
+        coupon, g = order[i], group[i]
+        if g not in used:
+            t = coupon.template
+            if amounts_now is not None and (not search.scalar or KIND_ORDER[t.kind] == 0):
+                off, after, _ = coupon_discount(t, lines, amounts_now, search.scope(t))
+                next_amounts, next_price = after, price
+            else:
+                base = sum(amounts_now) if amounts_now is not None else price
+                off = _scalar_off(t, base)
+                next_amounts, next_price = None, base - off
+            if off > 0:  # a coupon worth nothing here only uses up its group
+                chosen.append(coupon)
+                used.add(g)
+                visit(i + 1, next_amounts, next_price, total + off)
+                used.discard(g)
+                chosen.pop()
+        visit(i + 1, amounts_now, price, total)
+
+    visit(0, list(amounts), 0, 0)
     return best
