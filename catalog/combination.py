@@ -144,11 +144,21 @@ def best_combination(
     group = [c.template.stacking_group or "t:" + c.template.template_id for c in order]
     alone = [search.value((c,)) for c in order]
     # bound[i]: per group, the most any coupon at position >= i can give on its own
-    bound: list[dict[str, int]] = [{} for _ in range(len(order) + 1)]
+    suffix: dict[str, int] = {}
+    bound: list[tuple[tuple[str, int], ...]] = [()] * (len(order) + 1)
     for i in range(len(order) - 1, -1, -1):
-        bound[i] = dict(bound[i + 1])
-        if alone[i] > bound[i].get(group[i], 0):
-            bound[i][group[i]] = alone[i]
+        if alone[i] > suffix.get(group[i], 0):
+            suffix[group[i]] = alone[i]
+        bound[i] = tuple(suffix.items())
+    # a good first incumbent prunes most of the tree: each group's best coupon on its own
+    top: dict[str, WalletCoupon] = {}
+    for coupon, g, value in zip(order, group, alone, strict=True):
+        if value > 0 and (g not in top or value > search.value((top[g],))):
+            top[g] = coupon
+    if top:
+        total = search.value(list(top.values()))
+        if total > best[1]:
+            best = (tuple(sorted(top.values(), key=lambda c: search.ranks[c.code])), total)
     nodes = 0
     chosen: list[WalletCoupon] = []
     used: set[str] = set()
@@ -160,7 +170,11 @@ def best_combination(
         nodes += 1
         if i == len(order) or nodes > NODE_LIMIT:
             return
-        if total + sum(v for g, v in bound[i].items() if g not in used) <= best[1]:
+        limit = best[1] - total
+        for g, v in bound[i]:
+            if g not in used:
+                limit -= v
+        if limit >= 0:
             return
         coupon, g = order[i], group[i]
         if g not in used:
