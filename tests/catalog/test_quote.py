@@ -115,3 +115,39 @@ def test_quote_input_errors_and_store_binding(api: ApiServer) -> None:
         assert status == 200 and body["final_fen"] == 10000
 
     run_http(api, scenario)
+
+
+def test_every_kind_priced_with_its_reason(api: ApiServer) -> None:
+    async def scenario(http: Http) -> None:
+        op = http.as_(api.token("operator"))
+        cashier = http.as_(api.token("cashier", store="S1"))
+        tea = await make(op, kind="exchange", item_sku="TEA", stacking_group="items")
+        card = await make(op, kind="count_card", uses=5, daily_limit=1, item_sku="CAKE")
+        plain_card = await make(op, kind="count_card", uses=5)
+        gift = await make(op, kind="gift_card", face_value_fen=5000)
+        short = await make(op, kind="cash", discount_fen=100, valid_days=1)
+        for tid in (tea, card, plain_card, gift, short):
+            await give(op, tid)
+        status, body = await cashier("POST", "/v1/redemptions", {
+            "code": (await op("GET", "/v1/members/M1/wallet"))[1]["coupons"][1]["code"],
+            "order_id": "X", "store_id": "S1", "amount_fen": 4000,
+            "lines": [{"sku": "CAKE", "category": "bakery", "quantity": 1,
+                       "unit_price_fen": 4000}]})
+        assert status == 201 and body["discount_fen"] == 4000  # one cake on the card
+        api.clock.advance(hours=1)
+        status, body = await cashier("POST", "/v1/checkout/quote", {
+            "member_id": "M1", "store_id": "S1", "lines": LINES})
+        got = _by_template(body)
+        assert got[tea]["applied"] and got[tea]["discount_fen"] == 3000  # one tea of two
+        assert got[card]["reason"] == "daily_limit"
+        assert got[plain_card]["reason"] == "not_a_discount"
+        assert got[gift]["reason"] == "payment_instrument"
+        assert got[short]["applied"]
+        api.clock.advance(days=1)
+        status, body = await cashier("POST", "/v1/checkout/quote", {
+            "member_id": "M1", "store_id": "S1", "lines": LINES})
+        got = _by_template(body)
+        assert got[short]["reason"] == "expired"
+        assert got[card]["applied"] and got[card]["discount_fen"] == 4000
+
+    run_http(api, scenario)
