@@ -43,9 +43,6 @@ class Scripts:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(f"Redis is unreachable ({exc}); retry shortly") from exc
 
-    def sha(self, name: str) -> str:
-        return str(self._objects[name].sha)
-
     async def load_all(self) -> None:
         for name in SCRIPTS:
             await self._client.script_load(lua(name))
