@@ -159,16 +159,21 @@ def best_combination(
         total = search.value(list(top.values()))
         if total > best[1]:
             best = (tuple(sorted(top.values(), key=lambda c: search.ranks[c.code])), total)
-    nodes = 0
+    nodes, size = 0, len(order)
     chosen: list[WalletCoupon] = []
     used: set[str] = set()
+    templates = [c.template for c in order]
+    scopes = [search.scope(t) for t in templates]
+    by_lines = [not search.scalar or KIND_ORDER[t.kind] == 0 for t in templates]
 
     def visit(i: int, amounts_now: list[int] | None, price: int, total: int) -> None:
         nonlocal best, nodes
         if total > best[1] or (total == best[1] and total and len(chosen) < len(best[0])):
             best = (tuple(chosen), total)
         nodes += 1
-        if i == len(order) or nodes > NODE_LIMIT:
+        while i < size and group[i] in used:  # nothing to decide for a used group
+            i += 1
+        if i == size or nodes > NODE_LIMIT:
             return
         limit = best[1] - total
         for g, v in bound[i]:
@@ -176,22 +181,20 @@ def best_combination(
                 limit -= v
         if limit >= 0:
             return
-        coupon, g = order[i], group[i]
-        if g not in used:
-            t = coupon.template
-            if amounts_now is not None and (not search.scalar or KIND_ORDER[t.kind] == 0):
-                off, after, _ = coupon_discount(t, lines, amounts_now, search.scope(t))
-                next_amounts, next_price = after, price
-            else:
-                base = sum(amounts_now) if amounts_now is not None else price
-                off = _scalar_off(t, base)
-                next_amounts, next_price = None, base - off
-            if off > 0:  # a coupon worth nothing here only uses up its group
-                chosen.append(coupon)
-                used.add(g)
-                visit(i + 1, next_amounts, next_price, total + off)
-                used.discard(g)
-                chosen.pop()
+        t = templates[i]
+        if amounts_now is not None and by_lines[i]:
+            off, after, _ = coupon_discount(t, lines, amounts_now, scopes[i])
+            next_amounts, next_price = after, price
+        else:
+            base = sum(amounts_now) if amounts_now is not None else price
+            off = _scalar_off(t, base)
+            next_amounts, next_price = None, base - off
+        if off > 0:  # a coupon worth nothing here only uses up its group
+            chosen.append(order[i])
+            used.add(group[i])
+            visit(i + 1, next_amounts, next_price, total + off)
+            used.discard(group[i])
+            chosen.pop()
         visit(i + 1, amounts_now, price, total)
 
     visit(0, list(amounts), 0, 0)
