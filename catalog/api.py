@@ -69,7 +69,7 @@ def catalog_of(request: web.Request) -> Catalog:
     return request.app[CATALOG]
 
 
-_verified: dict[str, tuple[float, Principal]] = {}
+_verified: dict[tuple[bytes, str], tuple[float, Principal]] = {}
 _VERIFIED_MAX = 10_000
 _VERIFIED_FOR = 60.0  # seconds a verified token is trusted without checking its tag again
 
@@ -82,16 +82,17 @@ def principal(request: web.Request) -> Principal:
     found: Principal | None = request.get(PRINCIPAL)
     if found is not None:
         return found
-    header = request.headers.get("Authorization") or ""
+    secret = catalog_of(request).secret
+    key = (secret, request.headers.get("Authorization") or "")
     now = time.monotonic()
-    cached = _verified.get(header)
+    cached = _verified.get(key)
     if cached is not None and cached[0] > now:
         found = cached[1]
     else:
-        found = verify_token(header, secret=catalog_of(request).secret)
+        found = verify_token(key[1], secret=secret)
         if len(_verified) >= _VERIFIED_MAX:
             _verified.clear()
-        _verified[header] = (now + min(_VERIFIED_FOR, found.expires - time.time()), found)
+        _verified[key] = (now + min(_VERIFIED_FOR, found.expires - time.time()), found)
     request[PRINCIPAL] = found
     return found
 
