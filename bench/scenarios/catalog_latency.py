@@ -79,7 +79,11 @@ async def _load(url: str, token: str, kind: str, rate: int, seconds: float,
     errors: dict[str, int] = {}
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=512)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+    # no per-request timeout timers or decompression: the generator's own CPU competes with
+    # the server on this machine, and a stuck request still shows as a latency outlier
+    async with aiohttp.ClientSession(connector=connector, headers=headers,
+                                     timeout=aiohttp.ClientTimeout(total=None),
+                                     auto_decompress=False) as session:
 
         def request(i: int) -> tuple[str, bytes, dict[str, str]]:
             path, body, extra = describe(i)
@@ -100,8 +104,10 @@ async def _load(url: str, token: str, kind: str, rate: int, seconds: float,
                                        "store_id": "S1", "amount_fen": 2000}, {
                 "Idempotency-Key": f"{tag}-{i}"}
 
+        prepared = [request(i) for i in range(count + 50)]  # encoded before the clock starts
+
         async def one(i: int, due: float) -> None:
-            path, body, extra = request(i)
+            path, body, extra = prepared[i]
             try:
                 async with session.post(url + path, data=body, headers=extra) as resp:
                     await resp.read()
