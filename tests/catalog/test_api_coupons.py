@@ -309,3 +309,29 @@ def test_channel_scope_transfer_cancel_and_duration_from_purchase(api: ApiServer
         assert status == 409 and body["reason"] == "expired"
 
     run_http(api, scenario)
+
+
+def test_roles_and_merchants_stay_in_their_lane(api: ApiServer) -> None:
+    async def scenario(http: Http) -> None:
+        op = http.as_(api.token("operator"))
+        code = await give(op, await make(op, kind="cash", discount_fen=500))
+        member = http.as_(api.token("member", member="M1"))
+        status, body = await member("POST", "/v1/redemptions", redeem_body(code, 1000))
+        assert status == 403
+        printer = http.as_(api.token("printer", store="S1"))
+        status, body = await printer("POST", "/v1/redemptions", redeem_body(code, 1000))
+        assert status == 403
+        other_op = http.as_(api.token("operator", merchant="m2"))
+        status, body = await other_op("GET", "/v1/members/M1/wallet")
+        assert status == 200 and body["coupons"] == []
+        status, body = await other_op("GET", f"/v1/coupons/{code}")
+        assert status == 422 and body["field"] == "code"
+        status, body = await member("GET", "/v1/members/M2/wallet")
+        assert status == 403
+        status, body = await member("GET", "/v1/members/M1/wallet")
+        assert status == 200 and [c["code"] for c in body["coupons"]] == [code]
+        bad = http.as_("qp1.eyJyIjoib3BlcmF0b3IifQ.AAAA")
+        status, body = await bad("GET", "/v1/templates")
+        assert status == 401
+
+    run_http(api, scenario)
