@@ -1,7 +1,7 @@
 """A member's wallet: every coupon and card they hold, read in one round trip.
 
 On one Redis the wallet script reads all the merchant's templates in one call; on a cluster the
-calls (one per template, each in its own slot) go out in one pipeline.
+calls (one per template, each in its own slot) go out concurrently.
 """
 
 from __future__ import annotations
