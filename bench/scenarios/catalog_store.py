@@ -59,8 +59,9 @@ def run(*, size: str) -> list[Result]:
             client.close()
             server.stop()
     return [
+        # the target is stated at 1M: fixed per-key costs weigh more on a smaller quick run
         Result("catalog_store", f"redis bytes per issued coupon ({count:,})", round(per_coupon, 1),
-               "B", target=32, better="lower"),
+               "B", target=32 if count >= 1_000_000 else None, better="lower"),
         Result("catalog_store", "redis bytes per coupon, one hash per coupon (baseline)",
                round(baseline, 1), "B"),
         Result("catalog_store", f"issue_batch throughput (batches of {BATCH}, end to end)",
