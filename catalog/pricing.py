@@ -116,20 +116,21 @@ def quote(
     current = amounts_now[0]
     search = Search(lines, current)
     reasons: dict[str, str] = {}
-    alone: dict[str, int] = {}
-    usable: list[WalletCoupon] = []
+    open_: list[WalletCoupon] = []
     for coupon in wallet:
         reason = gate(coupon, store_id=store_id, channel=channel, day=day)
         if reason is None:
-            off, _, why = coupon_discount(coupon.template, lines, current,
-                                          search.scope(coupon.template))
-            reason = why if off == 0 else None
-            alone[coupon.code] = off
-        if reason is None:
-            usable.append(coupon)
+            open_.append(coupon)
         else:
             reasons[coupon.code] = reason
-    usable.sort(key=lambda c: -alone[c.code])
+    search.prepare(open_)
+    usable: list[WalletCoupon] = []
+    for coupon in open_:
+        if search.value((coupon,)) > 0:  # remembered: the search values singles again
+            usable.append(coupon)
+        else:
+            reasons[coupon.code] = coupon_discount(coupon.template, lines, current,
+                                                   search.scope(coupon.template))[2] or "zero"
     chosen, _ = best_combination(usable, lines, current, search)
     _, after, per = search.evaluate(chosen)
     ordered = sorted(chosen, key=rank)
