@@ -11,6 +11,7 @@ import redis
 
 from infra.clickhouse import ChdbClient, DriverClient
 from infra.clickhouse_server import ClickHouseServer
+from infra.redis_cluster import start_cluster, stop_cluster
 from infra.redis_server import RedisServer
 
 
@@ -34,6 +35,14 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RedisServer]]:
+    """A three-master Redis Cluster (``redis-cli --cluster create``) for the session."""
+    servers = start_cluster(tmp_path_factory.mktemp("cluster"))
+    yield servers
+    stop_cluster(servers)
 
 
 @pytest.fixture(scope="session")
