@@ -12,6 +12,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -102,18 +103,40 @@ def _timezone(value: str) -> ZoneInfo:
         raise ValueError("expected an IANA timezone such as Asia/Shanghai") from exc
 
 
+def _integer(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
 def _port(value: str) -> int:
-    port = int(value)
+    port = _integer(value)
     if not 0 <= port <= 65535:
         raise ValueError("expected a port between 0 and 65535")
     return port
 
 
 def _positive(value: str) -> int:
-    number = int(value)
+    number = _integer(value)
     if number <= 0:
         raise ValueError("expected a positive integer")
     return number
+
+
+def _time_window(value: str) -> str:
+    """``HH:MM-HH:MM`` in the merchant's timezone, or ``off``."""
+    if value.strip().lower() in ("", "off"):
+        return value
+    start, sep, end = value.partition("-")
+    try:
+        if not sep:
+            raise ValueError
+        time.fromisoformat(start.strip())
+        time.fromisoformat(end.strip())
+    except ValueError:
+        raise ValueError("expected HH:MM-HH:MM such as 21:00-08:00, or off") from None
+    return value
 
 
 def _http_url(value: str) -> str:
@@ -155,7 +178,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("SMS_ACCESS_KEY_SECRET", "sms.access_key_secret", "sms.access_key_secret", _text),
     ("SMS_SIGN_NAME", "sms.sign_name", "sms.sign_name", _text),
     ("SMS_TEMPLATE_CODE", "sms.template_code", "sms.template_code", _text),
-    ("SMS_QUIET_HOURS", "sms.quiet_hours", "sms.quiet_hours", str),
+    ("SMS_QUIET_HOURS", "sms.quiet_hours", "sms.quiet_hours", _time_window),
     ("SMS_PER_NUMBER_DAILY", "sms.per_number_daily", "sms.per_number_daily", int),
     ("ALIPAY_BASE_URL", "alipay.base_url", "alipay.base_url", _http_url),
     ("ALIPAY_APP_ID", "alipay.app_id", "alipay.app_id", _text),

@@ -37,6 +37,8 @@ def test_environment_overrides_toml(tmp_path: Path) -> None:
         ("QUANPAI_TIMEZONE", "Mars/Olympus", "QUANPAI_TIMEZONE"),
         ("QUANPAI_BATCH_SIZE", "0", "QUANPAI_BATCH_SIZE"),
         ("SMS_BASE_URL", "ftp://x", "SMS_BASE_URL"),
+        ("SMS_QUIET_HOURS", "night", "SMS_QUIET_HOURS"),
+        ("QUANPAI_REDIS_PORT", "abc", "expected an integer"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> None:
