@@ -124,6 +124,13 @@ def _positive(value: str) -> int:
     return number
 
 
+def _non_negative(value: str) -> int:
+    number = _integer(value)
+    if number < 0:
+        raise ValueError("expected 0 (off) or a positive integer")
+    return number
+
+
 def _time_window(value: str) -> str:
     """``HH:MM-HH:MM`` in the merchant's timezone, or ``off``."""
     if value.strip().lower() in ("", "off"):
@@ -179,7 +186,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("SMS_SIGN_NAME", "sms.sign_name", "sms.sign_name", _text),
     ("SMS_TEMPLATE_CODE", "sms.template_code", "sms.template_code", _text),
     ("SMS_QUIET_HOURS", "sms.quiet_hours", "sms.quiet_hours", _time_window),
-    ("SMS_PER_NUMBER_DAILY", "sms.per_number_daily", "sms.per_number_daily", int),
+    ("SMS_PER_NUMBER_DAILY", "sms.per_number_daily", "sms.per_number_daily", _non_negative),
     ("ALIPAY_BASE_URL", "alipay.base_url", "alipay.base_url", _http_url),
     ("ALIPAY_APP_ID", "alipay.app_id", "alipay.app_id", _text),
     ("ALIPAY_PRIVATE_KEY_PATH", "alipay.private_key_path", "alipay.private_key_path", str),
