@@ -86,14 +86,11 @@ class ChdbClient:
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
+        # One JSON array per row (JSONCompactEachRow): half the bytes and encoding of objects.
         lines = "\n".join(
-            json.dumps(
-                {c: _json_value(v) for c, v in zip(columns, row, strict=True)},
-                ensure_ascii=False,
-            )
-            for row in rows
+            json.dumps([_json_value(v) for v in row], ensure_ascii=False) for row in rows
         )
-        self._run(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n{lines}")
+        self._run(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONCompactEachRow\n{lines}")
 
     def server_version(self) -> tuple[int, ...]:
         return _parse_version(self._run("SELECT version()").bytes().decode())
