@@ -29,7 +29,7 @@ from channels.base import Message, SendResult
 from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.ratelimit import RateLimiter
 from channels.receipts import ReceiptIndex, Recipient, voucher_bucket
-from channels.transport import Poster, SessionPoster
+from channels.transport import BatchPoster, Poster, SessionPoster
 
 VOUCHER = "alipay.marketing.voucher.send"
 CASH = "alipay.marketing.campaign.cash.trigger"
@@ -89,6 +89,8 @@ class _AlipayBase:
         self.config = config
         self._receipts = receipts
         self._poster = poster or SessionPoster(session, timeout_s=config.timeout_s)
+        self._post_many = self._poster.post_many if isinstance(self._poster, BatchPoster) \
+            else None
         self._stamp_second, self._stamp, self._stamp_q = 0, "", ""
         self._fixed = {"app_id": config.app_id, "method": self.method, "format": "JSON",
                        "charset": "utf-8", "sign_type": "RSA2", "version": "1.0"}
@@ -162,6 +164,26 @@ class _AlipayBase:
         except (aiohttp.ClientError, OSError):
             return "network"
 
+    async def _post_all(self, requests: list[tuple[str, bytes]]
+                        ) -> list[tuple[int, bytes] | str]:
+        """One reply (or no-reply code) per request, ``concurrency`` connections in flight."""
+        if self._post_many is not None:
+            # Pipelined: a few writes and reads per connection rather than per request.
+            return [r if isinstance(r, tuple) else
+                    "timeout" if isinstance(r, TimeoutError) else "network"
+                    for r in await self._post_many(requests, FORM,
+                                                   connections=self.config.concurrency)]
+        replies: list[tuple[int, bytes] | str] = ["network"] * len(requests)
+
+        async def worker(indexes: Iterator[int]) -> None:
+            for i in indexes:  # workers share one iterator: no task per message
+                replies[i] = await self._post(requests[i])
+
+        shared = iter(range(len(requests)))
+        await asyncio.gather(*(worker(shared)
+                               for _ in range(min(self.config.concurrency, len(requests)))))
+        return replies
+
     def _outcome(self, message: Message, reply: tuple[int, bytes] | str
                  ) -> tuple[SendResult, bool]:
         """(result, whether Alipay was reached) for one call's reply."""
@@ -192,15 +214,7 @@ class _AlipayBase:
         # message at a time: RSA and the event loop each keep the CPU caches to themselves
         # (measured: the non-signing CPU per message fell from about 100 µs to 55 µs).
         requests = [self.request(self.biz(m)) for m in messages]
-        replies: list[tuple[int, bytes] | str] = ["network"] * len(messages)
-
-        async def worker(indexes: Iterator[int]) -> None:
-            for i in indexes:  # workers share one iterator: no task per message
-                replies[i] = await self._post(requests[i])
-
-        shared = iter(range(len(messages)))
-        await asyncio.gather(*(worker(shared)
-                               for _ in range(min(self.config.concurrency, len(messages)))))
+        replies = await self._post_all(requests)
         outcomes = [self._outcome(m, r) for m, r in zip(messages, replies, strict=True)]
         if messages and not any(reached for _, reached in outcomes):
             raise ChannelUnavailable("Alipay could not be reached (network errors or 5xx on "
