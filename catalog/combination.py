@@ -44,14 +44,18 @@ class Search:
         self.values: dict[tuple[str, ...], tuple[int, list[int] | None, int]] = {}
         self.ranks: dict[str, tuple[int, int, str]] = {}
         self.totals: dict[frozenset[str], int] = {}
+        self.singles: dict[str, int] = {}
+        self.everything = tuple(range(len(lines)))
         # True when every coupon after the item coupons covers the whole order: then only the
         # running total matters and a set is valued with integer arithmetic alone
         self.scalar = False
 
     def prepare(self, usable: Sequence[WalletCoupon]) -> None:
-        everything = tuple(range(len(self.lines)))
+        everything = self.everything
+        ranks = self.ranks
         for coupon in usable:
-            self.ranks[coupon.code] = rank(coupon)
+            if coupon.code not in ranks:
+                ranks[coupon.code] = rank(coupon)
         self.scalar = all(
             KIND_ORDER[c.template.kind] == 0 or self.scope(c.template) == everything
             for c in usable)
@@ -84,7 +88,18 @@ class Search:
         self.totals[seen] = total
         return total
 
+    def single(self, coupon: WalletCoupon) -> int:
+        """What one coupon takes off the untouched order (the same as ``value((coupon,))``)."""
+        found = self.singles.get(coupon.code)
+        if found is None:
+            t = coupon.template
+            found = self.singles[coupon.code] = coupon_discount(t, self.lines, self.amounts,
+                                                                self.scope(t))[0]
+        return found
+
     def scope(self, template: CouponTemplate) -> tuple[int, ...]:
+        if not template.skus and not template.categories:
+            return self.everything  # most coupons cover the whole order
         found = self.scopes.get(template.template_id)
         if found is None:
             found = self.scopes[template.template_id] = scope_of(template, self.lines)
@@ -136,13 +151,13 @@ def best_combination(
     best: tuple[tuple[WalletCoupon, ...], int] = ((), 0)
     for coupon in usable:
         if coupon.template.exclusive:
-            total = search.value((coupon,))
+            total = search.single(coupon)
             if total > best[1]:
                 best = ((coupon,), total)
     order = sorted((c for c in usable if not c.template.exclusive),
                    key=lambda c: search.ranks[c.code])
     group = [c.template.stacking_group or "t:" + c.template.template_id for c in order]
-    alone = [search.value((c,)) for c in order]
+    alone = [search.single(c) for c in order]
     # bound[i]: per group, the most any coupon at position >= i can give on its own
     suffix: dict[str, int] = {}
     bound: list[tuple[tuple[str, int], ...]] = [()] * (len(order) + 1)
@@ -151,14 +166,15 @@ def best_combination(
             suffix[group[i]] = alone[i]
         bound[i] = tuple(suffix.items())
     # a good first incumbent prunes most of the tree: each group's best coupon on its own
-    top: dict[str, WalletCoupon] = {}
+    top: dict[str, tuple[WalletCoupon, int]] = {}
     for coupon, g, value in zip(order, group, alone, strict=True):
-        if value > 0 and (g not in top or value > search.value((top[g],))):
-            top[g] = coupon
+        if value > 0 and (g not in top or value > top[g][1]):
+            top[g] = (coupon, value)
     if top:
-        total = search.value(list(top.values()))
+        firsts = [c for c, _ in top.values()]
+        total = search.value(firsts)
         if total > best[1]:
-            best = (tuple(sorted(top.values(), key=lambda c: search.ranks[c.code])), total)
+            best = (tuple(sorted(firsts, key=lambda c: search.ranks[c.code])), total)
     nodes, size = 0, len(order)
     chosen: list[WalletCoupon] = []
     used: set[str] = set()

@@ -126,7 +126,7 @@ def quote(
     search.prepare(open_)
     usable: list[WalletCoupon] = []
     for coupon in open_:
-        if search.value((coupon,)) > 0:  # remembered: the search values singles again
+        if search.single(coupon) > 0:  # remembered: the search values singles again
             usable.append(coupon)
         else:
             reasons[coupon.code] = coupon_discount(coupon.template, lines, current,

@@ -87,6 +87,11 @@ def coupon_from_record(
                         **extra)
 
 
+# decoded coupons by (secret, template, serial, stored record, days key): a record changes with
+# every state change, so an entry is never stale, and a POS reads the same wallets again and again
+_decoded: dict[tuple[bytes, str, str, int, bytes | str, bytes | str], WalletCoupon] = {}
+_DECODED_MAX = 1 << 17
+
 _Plan = tuple[list[CouponTemplate], list[str], list[int]]
 _plans: dict[str, tuple[dict[str, CouponTemplate], _Plan]] = {}
 
@@ -132,12 +137,21 @@ async def read_wallet(
         if with_account:
             account = replies.pop()
     out: list[WalletCoupon] = []
+    secret = catalog.secret
+    decoded = _decoded
     for template, reply in zip(ordered, replies, strict=True):
         if len(reply) < 2:
             continue
-        days = parse_days(reply[0])
+        days_raw = reply[0]
         items = reply[1:]
         for serial, raw in zip(items[0::2], items[1::2], strict=True):
-            out.append(coupon_from_record(template, int(serial), raw, days,
-                                          secret=catalog.secret))
+            key = (secret, merchant_id, template.template_id, serial, raw, days_raw)
+            coupon = decoded.get(key)
+            if coupon is None or coupon.template != template:
+                coupon = coupon_from_record(template, int(serial), raw, parse_days(days_raw),
+                                            secret=secret)
+                if len(decoded) >= _DECODED_MAX:
+                    decoded.clear()
+                decoded[key] = coupon
+            out.append(coupon)
     return out, account
