@@ -147,7 +147,7 @@ async def read_wallet(
         for serial, raw in zip(items[0::2], items[1::2], strict=True):
             key = (secret, merchant_id, template.template_id, serial, raw, days_raw)
             coupon = decoded.get(key)
-            if coupon is None or coupon.template != template:
+            if coupon is None or (coupon.template is not template and coupon.template != template):
                 coupon = coupon_from_record(template, int(serial), raw, parse_days(days_raw),
                                             secret=secret)
                 if len(decoded) >= _DECODED_MAX:
