@@ -37,6 +37,13 @@ USER_ID = re.compile(r"^2088\d{12}$")
 OUT_BIZ_NO = re.compile(r"^[A-Za-z0-9_]+$")
 BEIJING = timedelta(hours=8)
 FORM = "application/x-www-form-urlencoded;charset=utf-8"
+_PLAIN = re.compile(r"[A-Za-z0-9_.\-]*").fullmatch
+
+
+def _json_piece(value: str) -> tuple[str, str]:
+    """(``value`` as JSON, that percent-encoded)."""
+    text = json.dumps(value)
+    return text, percent_encode(text)
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,11 @@ class _AlipayBase:
                        "charset": "utf-8", "sign_type": "RSA2", "version": "1.0"}
         if config.notify_url:
             self._fixed["notify_url"] = config.notify_url
+        signed = {k: v for k, v in self._fixed.items() if v != ""}
+        head, rest = sign_content({**signed, "biz_content": "\0", "timestamp": "\1"}
+                                  ).split("\0")
+        self._sign_head, (self._sign_mid, self._sign_tail) = head, rest.split("\1")
+        self._texts: dict[str, tuple[str, str]] = {}
         self._prefix = config.base_url + "?" + "&".join(
             f"{k}={percent_encode(v)}" for k, v in self._fixed.items())
         self.max_batch = config.max_batch
@@ -116,15 +128,42 @@ class _AlipayBase:
 
     def request(self, biz: dict[str, Any]) -> tuple[str, bytes]:
         """(URL with the signed common parameters, form body carrying ``biz_content``)."""
-        # JSON with \\u escapes keeps biz_content ASCII, so encoding it is one C-level pass;
-        # the same text is signed and sent, and Alipay reads the same values either way.
-        biz_content = json.dumps(biz, separators=(",", ":"))
-        params = {**self._fixed, "timestamp": self._timestamp(), "biz_content": biz_content}
-        sign = rsa2_sign(self._keys.app_private, sign_content(params))
+        biz_content, encoded = self._biz_texts(biz)
+        stamp = self._timestamp()
+        # The sorted ``k=v`` string with the constant parameters laid out once (the same
+        # text ``sign_content`` produces, tested so).
+        content = f"{self._sign_head}{biz_content}{self._sign_mid}{stamp}{self._sign_tail}"
+        sign = rsa2_sign(self._keys.app_private, content)
         # base64 needs only these three escapes; the fixed parameters were encoded once.
         sign_q = sign.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
         return (f"{self._prefix}&timestamp={self._stamp_q}&sign={sign_q}",
-                f"biz_content={percent_encode(biz_content)}".encode())
+                b"biz_content=" + encoded.encode())
+
+    def _biz_texts(self, biz: dict[str, Any]) -> tuple[str, str]:
+        """(``biz_content`` JSON, the same percent-encoded): ``json.dumps`` with ``\\u``
+        escapes (ASCII, so encoding it is one pass) and no spaces, built from per-field
+        pieces; keys and repeated values (template, memo) are encoded once and kept."""
+        if len(self._texts) > 4096:
+            self._texts.clear()
+        texts, plain = self._texts, _PLAIN
+        pieces: list[str] = []
+        encoded: list[str] = []
+        for key, value in biz.items():
+            k = texts.get(key)
+            if k is None:
+                k = texts[key] = _json_piece(key)
+            if type(value) is not str:
+                text = json.dumps(biz, separators=(",", ":"))
+                return text, percent_encode(text)
+            v = texts.get(value)
+            if v is None:
+                if plain(value):  # ids, numbers: no JSON escape, no percent-encoding
+                    v = ('"' + value + '"', "%22" + value + "%22")
+                else:
+                    v = texts[value] = _json_piece(value)
+            pieces.append(k[0] + ":" + v[0])
+            encoded.append(k[1] + "%3A" + v[1])
+        return "{" + ",".join(pieces) + "}", "%7B" + "%2C".join(encoded) + "%7D"
 
     def parse(self, body: str) -> dict[str, Any] | None:
         """The verified ``*_response`` object, or None when the signature does not hold."""
