@@ -177,41 +177,55 @@ def best_combination(
             best = (tuple(sorted(firsts, key=lambda c: search.ranks[c.code])), total)
     nodes, size = 0, len(order)
     chosen: list[WalletCoupon] = []
-    used: set[str] = set()
     templates = [c.template for c in order]
     scopes = [search.scope(t) for t in templates]
     by_lines = [not search.scalar or KIND_ORDER[t.kind] == 0 for t in templates]
+    # groups as bits of an int and whole-order coupons as plain numbers: the search visits
+    # hundreds of nodes per quote, so each node does as little as it can
+    bits: dict[str, int] = {}
+    gbit = [bits.setdefault(g, 1 << len(bits)) for g in group]
+    bounds = [tuple((bits[g], v) for g, v in b) for b in bound]
+    params = [(t.kind == "discount", t.threshold_fen, 1000 - t.rate_permille, t.cap_fen,
+               t.discount_fen) for t in templates]
+    best_set, best_total = best
 
-    def visit(i: int, amounts_now: list[int] | None, price: int, total: int) -> None:
-        nonlocal best, nodes
-        if total > best[1] or (total == best[1] and total and len(chosen) < len(best[0])):
-            best = (tuple(chosen), total)
+    def visit(i: int, amounts_now: list[int] | None, price: int, total: int,
+              used: int) -> None:
+        nonlocal best_set, best_total, nodes
+        if total > best_total or (total == best_total and total
+                                  and len(chosen) < len(best_set)):
+            best_set, best_total = tuple(chosen), total
         nodes += 1
-        while i < size and group[i] in used:  # nothing to decide for a used group
+        while i < size and used & gbit[i]:  # nothing to decide for a used group
             i += 1
         if i == size or nodes > NODE_LIMIT:
             return
-        limit = best[1] - total
-        for g, v in bound[i]:
-            if g not in used:
+        limit = best_total - total
+        for b, v in bounds[i]:
+            if not used & b:
                 limit -= v
         if limit >= 0:
             return
-        t = templates[i]
         if amounts_now is not None and by_lines[i]:
-            off, after, _ = coupon_discount(t, lines, amounts_now, scopes[i])
+            off, after, _ = coupon_discount(templates[i], lines, amounts_now, scopes[i])
             next_amounts, next_price = after, price
         else:
             base = sum(amounts_now) if amounts_now is not None else price
-            off = _scalar_off(t, base)
+            is_rate, threshold, keep, cap, face = params[i]  # ``_scalar_off`` inlined
+            if base <= 0 or base < threshold:
+                off = 0
+            elif is_rate:
+                off = base * keep // 1000
+                if cap and off > cap:
+                    off = cap
+            else:
+                off = face if face < base else base
             next_amounts, next_price = None, base - off
         if off > 0:  # a coupon worth nothing here only uses up its group
             chosen.append(order[i])
-            used.add(group[i])
-            visit(i + 1, next_amounts, next_price, total + off)
-            used.discard(group[i])
+            visit(i + 1, next_amounts, next_price, total + off, used | gbit[i])
             chosen.pop()
-        visit(i + 1, amounts_now, price, total)
+        visit(i + 1, amounts_now, price, total, used)
 
-    visit(0, list(amounts), 0, 0)
-    return best
+    visit(0, list(amounts), 0, 0, 0)
+    return best_set, best_total
