@@ -158,12 +158,15 @@ def best_combination(
                    key=lambda c: search.ranks[c.code])
     group = [c.template.stacking_group or "t:" + c.template.template_id for c in order]
     alone = [search.single(c) for c in order]
-    # bound[i]: per group, the most any coupon at position >= i can give on its own
-    suffix: dict[str, int] = {}
-    bound: list[tuple[tuple[str, int], ...]] = [()] * (len(order) + 1)
+    # groups as bits of an int; bound[i]: per group bit, the most any coupon at position >= i
+    # can give on its own
+    bits: dict[str, int] = {}
+    gbit = [bits.setdefault(g, 1 << len(bits)) for g in group]
+    suffix: dict[int, int] = {}
+    bound: list[tuple[tuple[int, int], ...]] = [()] * (len(order) + 1)
     for i in range(len(order) - 1, -1, -1):
-        if alone[i] > suffix.get(group[i], 0):
-            suffix[group[i]] = alone[i]
+        if alone[i] > suffix.get(gbit[i], 0):
+            suffix[gbit[i]] = alone[i]
         bound[i] = tuple(suffix.items())
     # a good first incumbent prunes most of the tree: each group's best coupon on its own
     top: dict[str, tuple[WalletCoupon, int]] = {}
@@ -180,14 +183,14 @@ def best_combination(
     templates = [c.template for c in order]
     scopes = [search.scope(t) for t in templates]
     by_lines = [not search.scalar or KIND_ORDER[t.kind] == 0 for t in templates]
-    # groups as bits of an int and whole-order coupons as plain numbers: the search visits
-    # hundreds of nodes per quote, so each node does as little as it can
-    bits: dict[str, int] = {}
-    gbit = [bits.setdefault(g, 1 << len(bits)) for g in group]
-    bounds = [tuple((bits[g], v) for g, v in b) for b in bound]
+    # whole-order coupons as plain numbers: the search visits hundreds of nodes per quote, so
+    # each node does as little as it can
     params = [(t.kind == "discount", t.threshold_fen, 1000 - t.rate_permille, t.cap_fen,
                t.discount_fen) for t in templates]
     best_set, best_total = best
+
+    left: dict[int, int] = {}  # (position, used groups) -> what the unused groups could add
+    stride = size + 1
 
     def visit(i: int, amounts_now: list[int] | None, price: int, total: int,
               used: int) -> None:
@@ -195,37 +198,45 @@ def best_combination(
         if total > best_total or (total == best_total and total
                                   and len(chosen) < len(best_set)):
             best_set, best_total = tuple(chosen), total
-        nodes += 1
-        while i < size and used & gbit[i]:  # nothing to decide for a used group
-            i += 1
-        if i == size or nodes > NODE_LIMIT:
-            return
-        limit = best_total - total
-        for b, v in bounds[i]:
-            if not used & b:
-                limit -= v
-        if limit >= 0:
-            return
-        if amounts_now is not None and by_lines[i]:
-            off, after, _ = coupon_discount(templates[i], lines, amounts_now, scopes[i])
-            next_amounts, next_price = after, price
-        else:
-            base = sum(amounts_now) if amounts_now is not None else price
-            is_rate, threshold, keep, cap, face = params[i]  # ``_scalar_off`` inlined
-            if base <= 0 or base < threshold:
-                off = 0
-            elif is_rate:
-                off = base * keep // 1000
-                if cap and off > cap:
-                    off = cap
+        running = sum(amounts_now) if amounts_now is not None else price
+        # leaving a coupon out changes neither the total nor the set, so that branch is the
+        # next turn of this loop (a node like any other) rather than a call
+        while True:
+            nodes += 1
+            while i < size and used & gbit[i]:  # nothing to decide for a used group
+                i += 1
+            if i == size or nodes > NODE_LIMIT:
+                return
+            key = used * stride + i
+            most = left.get(key)
+            if most is None:
+                most = 0
+                for b, v in bound[i]:
+                    if not used & b:
+                        most += v
+                left[key] = most
+            if most <= best_total - total:
+                return
+            if amounts_now is not None and by_lines[i]:
+                off, after, _ = coupon_discount(templates[i], lines, amounts_now, scopes[i])
+                next_amounts, next_price = after, price
             else:
-                off = face if face < base else base
-            next_amounts, next_price = None, base - off
-        if off > 0:  # a coupon worth nothing here only uses up its group
-            chosen.append(order[i])
-            visit(i + 1, next_amounts, next_price, total + off, used | gbit[i])
-            chosen.pop()
-        visit(i + 1, amounts_now, price, total, used)
+                base = running
+                is_rate, threshold, keep, cap, face = params[i]  # ``_scalar_off`` inlined
+                if base <= 0 or base < threshold:
+                    off = 0
+                elif is_rate:
+                    off = base * keep // 1000
+                    if cap and off > cap:
+                        off = cap
+                else:
+                    off = face if face < base else base
+                next_amounts, next_price = None, base - off
+            if off > 0:  # a coupon worth nothing here only uses up its group
+                chosen.append(order[i])
+                visit(i + 1, next_amounts, next_price, total + off, used | gbit[i])
+                chosen.pop()
+            i += 1
 
     visit(0, list(amounts), 0, 0, 0)
     return best_set, best_total
