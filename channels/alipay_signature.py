@@ -39,7 +39,7 @@ def rsa2_sign(key: PrivateKey, content: str) -> str:
     return base64.b64encode(key.sign(content.encode(), _PKCS1, _SHA256)).decode()
 
 
-def rsa2_verify(key: PublicKey, content: str | bytes, signature: str) -> bool:
+def rsa2_verify(key: PublicKey, content: str | bytes, signature: str | bytes) -> bool:
     """True when ``signature`` (base64) is a valid SHA256withRSA signature of ``content``.
 
     The RSA public operation undoes the PKCS#1 v1.5 padding, then the DigestInfo it carries
