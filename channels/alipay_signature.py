@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -36,7 +35,8 @@ _SHA256_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
 
 def rsa2_sign(key: PrivateKey, content: str) -> str:
-    return base64.b64encode(key.sign(content.encode(), _PKCS1, _SHA256)).decode()
+    return binascii.b2a_base64(key.sign(content.encode(), _PKCS1, _SHA256),
+                               newline=False).decode()
 
 
 def rsa2_verify(key: PublicKey, content: str | bytes, signature: str | bytes) -> bool:
@@ -47,8 +47,9 @@ def rsa2_verify(key: PublicKey, content: str | bytes, signature: str | bytes) ->
     less binding overhead per call (every gateway reply goes through here)."""
     data = content.encode() if isinstance(content, str) else content
     try:
+        # strict: only the base64 alphabet and canonical padding, as ``validate=True``
         recovered = key.recover_data_from_signature(
-            base64.b64decode(signature, validate=True), _PKCS1, None)
+            binascii.a2b_base64(signature, strict_mode=True), _PKCS1, None)
     except (InvalidSignature, binascii.Error, ValueError):
         return False
     return recovered == _SHA256_INFO + hashlib.sha256(data).digest()
