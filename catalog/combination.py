@@ -46,6 +46,7 @@ class Search:
         self.totals: dict[frozenset[str], int] = {}
         self.singles: dict[str, int] = {}
         self.everything = tuple(range(len(lines)))
+        self.total = sum(amounts)
         # True when every coupon after the item coupons covers the whole order: then only the
         # running total matters and a set is valued with integer arithmetic alone
         self.scalar = False
@@ -93,8 +94,14 @@ class Search:
         found = self.singles.get(coupon.code)
         if found is None:
             t = coupon.template
-            found = self.singles[coupon.code] = coupon_discount(t, self.lines, self.amounts,
-                                                                self.scope(t))[0]
+            scope = self.scope(t)
+            if KIND_ORDER[t.kind] == 0:
+                found = coupon_discount(t, self.lines, self.amounts, scope)[0]
+            else:  # the amount alone, without spreading it over the lines
+                amounts = self.amounts
+                found = _scalar_off(t, self.total if scope is self.everything
+                                    else sum(amounts[i] for i in scope))
+            self.singles[coupon.code] = found
         return found
 
     def scope(self, template: CouponTemplate) -> tuple[int, ...]:

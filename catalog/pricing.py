@@ -142,8 +142,9 @@ def quote(
         if coupon.code in applied:
             entry.update(applied=True, discount_fen=applied[coupon.code], reason="best")
         else:
+            reason = reasons.get(coupon.code)
             entry.update(applied=False, discount_fen=0,
-                         reason=reasons.get(coupon.code, _why_not(coupon, chosen)))
+                         reason=reason if reason is not None else _why_not(coupon, chosen))
         result.coupons.append(entry)
     step("coupons", after, codes=[display(c.code) for c in chosen])
     reduction = min(random_reduction(rules, secret=secret, order_id=order_id), sum(after))
