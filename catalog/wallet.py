@@ -87,10 +87,13 @@ def coupon_from_record(
                         **extra)
 
 
-# decoded coupons by (secret, template, serial, stored record, days key): a record changes with
+# decoded coupons by (secret, merchant, template, that template's reply): a record changes with
 # every state change, so an entry is never stale, and a POS reads the same wallets again and again
-_decoded: dict[tuple[bytes, str, str, int, bytes | str, bytes | str], WalletCoupon] = {}
-_DECODED_MAX = 1 << 17
+_Reply = tuple[Any, ...]
+_decoded: dict[tuple[bytes, str, str, _Reply], tuple[CouponTemplate, list[WalletCoupon]]] = {}
+_DECODED_MAX = 1 << 16
+# each member's index keys and field, while the merchant's template set stays the same
+_member_keys: dict[tuple[str, str], tuple[object, list[str], str]] = {}
 
 _Plan = tuple[list[CouponTemplate], list[str], list[int]]
 _plans: dict[str, tuple[dict[str, CouponTemplate], _Plan]] = {}
@@ -118,10 +121,18 @@ async def read_wallet(
     and with ``with_account`` the account's raw (tier, balance, points) in the same round trip."""
     check_id("member_id", member_id)
     templates = await catalog.templates(merchant_id)
-    ordered, prefixes, buckets = _plan(merchant_id, templates)
-    h = member_hash(member_id)
-    field = str((h >> 32) % 8192)
-    mkeys = [f"{p}m:{h % b}" for p, b in zip(prefixes, buckets, strict=True)]
+    plan = _plan(merchant_id, templates)
+    ordered, prefixes, buckets = plan
+    known = _member_keys.get((merchant_id, member_id))
+    if known is not None and known[0] is plan:
+        mkeys, field = known[1], known[2]
+    else:
+        h = member_hash(member_id)
+        field = str((h >> 32) % 8192)
+        mkeys = [f"{p}m:{h % b}" for p, b in zip(prefixes, buckets, strict=True)]
+        if len(_member_keys) >= _DECODED_MAX:
+            _member_keys.clear()
+        _member_keys[(merchant_id, member_id)] = (plan, mkeys, field)
     account_key = f"qp:{{{merchant_id}:u:{member_id}}}:acct"
     account: list[Any] | None = None
     if catalog.clustered:
@@ -138,20 +149,19 @@ async def read_wallet(
             account = replies.pop()
     out: list[WalletCoupon] = []
     secret = catalog.secret
-    decoded = _decoded
     for template, reply in zip(ordered, replies, strict=True):
         if len(reply) < 2:
             continue
-        days_raw = reply[0]
-        items = reply[1:]
-        for serial, raw in zip(items[0::2], items[1::2], strict=True):
-            key = (secret, merchant_id, template.template_id, serial, raw, days_raw)
-            coupon = decoded.get(key)
-            if coupon is None or (coupon.template is not template and coupon.template != template):
-                coupon = coupon_from_record(template, int(serial), raw, parse_days(days_raw),
-                                            secret=secret)
-                if len(decoded) >= _DECODED_MAX:
-                    decoded.clear()
-                decoded[key] = coupon
-            out.append(coupon)
+        key = (secret, merchant_id, template.template_id, tuple(reply))
+        found = _decoded.get(key)
+        if found is None or (found[0] is not template and found[0] != template):
+            days = parse_days(reply[0])
+            items = reply[1:]
+            found = (template, [coupon_from_record(template, int(serial), raw, days,
+                                                   secret=secret)
+                                for serial, raw in zip(items[0::2], items[1::2], strict=True)])
+            if len(_decoded) >= _DECODED_MAX:
+                _decoded.clear()
+            _decoded[key] = found
+        out.extend(found[1])
     return out, account
