@@ -131,7 +131,7 @@ class Catalog:
         self.events = EventBuffer(sink)
         self.clustered = isinstance(client, AsyncRedisCluster)
         self._template_ttl = template_ttl
-        self._templates: dict[str, tuple[float, dict[str, CouponTemplate]]] = {}
+        self._templates: dict[str, tuple[float, dict[str, CouponTemplate], dict[bytes, bytes]]] = {}
         self._clock = clock
         self._rules: dict[str, tuple[float, MerchantRules]] = {}
 
@@ -156,8 +156,11 @@ class Catalog:
             )
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(f"Redis is unreachable ({exc}); retry shortly") from exc
-        found = {k.decode(): CouponTemplate.from_json(json.loads(v)) for k, v in raw.items()}
-        self._templates[merchant_id] = (time.monotonic(), found)
+        if cached and cached[2] == raw:
+            found = cached[1]  # unchanged: the same objects keep the per-template caches warm
+        else:
+            found = {k.decode(): CouponTemplate.from_json(json.loads(v)) for k, v in raw.items()}
+        self._templates[merchant_id] = (time.monotonic(), found, raw)
         return found
 
     async def template(self, merchant_id: str, template_id: str) -> CouponTemplate:
