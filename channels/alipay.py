@@ -270,7 +270,8 @@ class _AlipayBase:
                               seconds=self.config.retry_after_s))
 
     async def send(self, messages: Sequence[Message]) -> list[SendResult]:
-        """Send ``messages`` (one signed call each, ``concurrency`` in flight)."""
+        """Send ``messages`` (one signed call each, pipelined over ``concurrency``
+        keep-alive connections when the poster can)."""
         if self._rate is not None and messages:
             await self._rate.acquire(len(messages))
         # Three phases over the batch (sign all, send all, verify all) rather than one

@@ -3,8 +3,9 @@ session, and a lean HTTP/1.1 keep-alive client for the per-message hot paths (We
 send, Alipay gateway), where a general client's per-request CPU exceeds the message budget.
 
 The lean client speaks only what those APIs need: ``POST`` with a ready body, ``Content-Length`` or
-``chunked`` replies, keep-alive connections reused from a pool, TLS for ``https``. Anything
-unusual in a reply (no length, ``Connection: close``) closes that connection; the caller's
+``chunked`` replies, keep-alive connections reused from a pool, TLS for ``https``, and batches
+pipelined over a few connections (``post_many``: one write per connection, not per request).
+Anything unusual in a reply (no length, ``Connection: close``) closes that connection; the caller's
 request still completes. Errors are ``OSError`` (connect, reset) and ``TimeoutError``.
 """
 
