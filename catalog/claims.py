@@ -22,7 +22,7 @@ from catalog.codes import display
 from catalog.context import Catalog
 from catalog.errors import InvalidInput, Refused
 from catalog.issuance import issue_batch_async
-from catalog.signed import sign, unsign
+from catalog.signed import open_token, sign, unsign
 from catalog.templates import check_id
 
 PURPOSE = "pc1"
@@ -57,13 +57,9 @@ async def redeem_claim(
 ) -> dict[str, Any]:
     """Grant a claim's points to ``member_id`` once; opens the membership if needed."""
     check_id("member_id", member_id)
-    payload, problem = unsign(token, secret=catalog.secret, purpose=PURPOSE)
-    if payload is None:
-        if problem == "expired":
-            raise Refused("expired", "the points claim has expired")
-        raise InvalidInput("token", "not a valid points claim token")
-    if payload["m"] != merchant_id:
-        raise InvalidInput("token", "the claim belongs to another merchant")
+    payload = open_token(token, secret=catalog.secret, purpose=PURPOSE,
+                         merchant_id=merchant_id, field="token", what="points claim",
+                         expired="the points claim has expired")
     store_id, order_id, amount = payload["s"], payload["o"], int(payload["a"])
     key = f"qp:{{{merchant_id}}}:claims"
     field = f"{store_id}|{order_id}"

@@ -10,9 +10,9 @@ from typing import Any
 
 from catalog.codes import display, make_code
 from catalog.context import Catalog
-from catalog.errors import InvalidInput, NotFound, Refused
+from catalog.errors import NotFound, Refused
 from catalog.redemption import parse_code
-from catalog.signed import sign, unsign
+from catalog.signed import open_token, sign
 from catalog.store import member_hash
 from catalog.templates import check_id, tag
 
@@ -84,13 +84,9 @@ async def accept_transfer(
 ) -> dict[str, Any]:
     """The receiver takes the card: a new code with the remaining balance."""
     check_id("member_id", member_id)
-    payload, problem = unsign(token, secret=catalog.secret, purpose=PURPOSE)
-    if payload is None:
-        if problem == "expired":
-            raise Refused("expired", "the transfer link has expired; ask for a new one")
-        raise InvalidInput("transfer_token", "not a valid gift transfer token")
-    if payload["m"] != merchant_id:
-        raise InvalidInput("transfer_token", "the transfer belongs to another merchant")
+    payload = open_token(token, secret=catalog.secret, purpose=PURPOSE,
+                         merchant_id=merchant_id, field="transfer_token", what="gift transfer",
+                         expired="the transfer link has expired; ask for a new one")
     number = int(payload["t"])
     serial = await _gift(catalog, merchant_id, number, "accept", int(payload["s"]),
                          str(payload["f"]), member_id)

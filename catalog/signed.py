@@ -13,6 +13,8 @@ import json
 import time
 from typing import Any
 
+from catalog.errors import InvalidInput, Refused
+
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -49,3 +51,19 @@ def unsign(token: str, *, secret: bytes, purpose: str) -> tuple[dict[str, Any] |
     if payload.get("e", 0) < time.time():
         return None, "expired"
     return payload, ""
+
+
+def open_token(
+    token: str, *, secret: bytes, purpose: str, merchant_id: str, field: str, what: str,
+    expired: str,
+) -> dict[str, Any]:
+    """The payload of a valid, unexpired ``purpose`` token of ``merchant_id``; otherwise
+    ``Refused('expired', expired)`` or ``InvalidInput(field, ...)`` naming ``what`` it is."""
+    payload, problem = unsign(token, secret=secret, purpose=purpose)
+    if payload is None:
+        if problem == "expired":
+            raise Refused("expired", expired)
+        raise InvalidInput(field, f"not a valid {what} token")
+    if payload["m"] != merchant_id:
+        raise InvalidInput(field, f"the {what} belongs to another merchant")
+    return payload
