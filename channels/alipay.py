@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +25,7 @@ import msgspec
 from channels.alipay_keys import AlipayKeys
 from channels.alipay_signature import (
     response_key,
-    rsa2_sign,
+    rsa2_sign_many,
     rsa2_verify,
     sign_content,
     split_response,
@@ -35,7 +35,7 @@ from channels.base import Message, SendResult
 from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.ratelimit import RateLimiter
 from channels.receipts import ReceiptIndex, Recipient, voucher_bucket
-from channels.transport import BatchPoster, Poster, SessionPoster
+from channels.transport import Http1Pool, LeanPoster, Poster, RequestFrame, SessionPoster
 
 VOUCHER = "alipay.marketing.voucher.send"
 CASH = "alipay.marketing.campaign.cash.trigger"
@@ -82,13 +82,13 @@ def out_biz_no(idempotency_key: str, limit: int = 64) -> str:
     return "h_" + hashlib.sha1(idempotency_key.encode()).hexdigest()
 
 
-def user_fields(address: str) -> dict[str, str]:
+def user_field(address: str) -> tuple[str, str]:
     """Alipay addresses a member by 2088 user id, login id (phone/email) or open id."""
     if USER_ID.match(address):
-        return {"user_id": address}
+        return "user_id", address
     if "@" in address or address.isdigit():
-        return {"login_id": address}
-    return {"open_id": address}
+        return "login_id", address
+    return "open_id", address
 
 
 class _AlipayBase:
@@ -102,8 +102,6 @@ class _AlipayBase:
         self.config = config
         self._receipts = receipts
         self._poster = poster or SessionPoster(session, timeout_s=config.timeout_s)
-        self._post_many = self._poster.post_many if isinstance(self._poster, BatchPoster) \
-            else None
         self._stamp_second, self._stamp, self._stamp_q = 0, "", ""
         self._fixed = {"app_id": config.app_id, "method": self.method, "format": "JSON",
                        "charset": "utf-8", "sign_type": "RSA2", "version": "1.0"}
@@ -113,16 +111,25 @@ class _AlipayBase:
         head, rest = sign_content({**signed, "biz_content": "\0", "timestamp": "\1"}
                                   ).split("\0")
         self._sign_head, (self._sign_mid, self._sign_tail) = head, rest.split("\1")
-        self._texts: dict[str, tuple[str, str]] = {}
+        self._texts: dict[tuple[str, str], tuple[str, str]] = {}
         self._reply_head = f'{{"{response_key(self.method)}":'.encode()
         self._prefix = config.base_url + "?" + "&".join(
             f"{k}={percent_encode(v)}" for k, v in self._fixed.items())
+        # With the lean client, requests are framed here in one join each and pipelined.
+        self._framed: tuple[Http1Pool, RequestFrame] | None = None
+        if isinstance(self._poster, LeanPoster):
+            pool, target = self._poster.pool(self._prefix + "&")
+            self._framed = pool, pool.frame(target, FORM)
         self.max_batch = config.max_batch
         self._keys = keys
         self._rate = rate
 
-    def biz(self, message: Message) -> dict[str, Any]:
+    def fields(self, message: Message) -> list[tuple[str, str]]:
+        """The ``biz_content`` fields for ``message``, in the order they are sent."""
         raise NotImplementedError
+
+    def biz(self, message: Message) -> dict[str, Any]:
+        return dict(self.fields(message))
 
     def _timestamp(self) -> str:
         # Beijing time to the second, formatted once per second rather than per request.
@@ -136,69 +143,99 @@ class _AlipayBase:
     def request(self, biz: dict[str, Any]) -> tuple[str, bytes]:
         """(URL with the signed common parameters, form body carrying ``biz_content``)."""
         biz_content, encoded = self._biz_texts(biz)
+        query = self._signed_queries([biz_content])[0]
+        return self._prefix + "&" + query.decode(), b"biz_content=" + encoded.encode()
+
+    def _signed_queries(self, biz_contents: Sequence[str]) -> list[bytes]:
+        """``timestamp=…&sign=…``, the per-request end of the query string, for each
+        ``biz_content``. All are signed in one tight loop: RSA keeps the CPU caches to itself
+        rather than evicting the Python around it once per message."""
         stamp = self._timestamp()
         # The sorted ``k=v`` string with the constant parameters laid out once (the same
         # text ``sign_content`` produces, tested so).
-        content = f"{self._sign_head}{biz_content}{self._sign_mid}{stamp}{self._sign_tail}"
-        sign = rsa2_sign(self._keys.app_private, content)
+        head, tail = self._sign_head, f"{self._sign_mid}{stamp}{self._sign_tail}"
+        signatures = rsa2_sign_many(self._keys.app_private,
+                                    [(head + text + tail).encode() for text in biz_contents])
+        start = b"timestamp=" + self._stamp_q.encode() + b"&sign="
         # base64 needs only these three escapes; the fixed parameters were encoded once.
-        sign_q = sign.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
-        return (f"{self._prefix}&timestamp={self._stamp_q}&sign={sign_q}",
-                b"biz_content=" + encoded.encode())
+        return [start + s.replace(b"+", b"%2B").replace(b"/", b"%2F").replace(b"=", b"%3D")
+                for s in signatures]
 
     def _biz_texts(self, biz: dict[str, Any]) -> tuple[str, str]:
-        """(``biz_content`` JSON, the same percent-encoded): ``json.dumps`` with ``\\u``
-        escapes (ASCII, so encoding it is one pass) and no spaces, built from per-field
-        pieces; keys and repeated values (template, memo) are encoded once and kept."""
+        """(``biz_content`` JSON, the same percent-encoded), as ``json.dumps`` writes it with
+        ``\\u`` escapes (ASCII, so encoding it is one pass) and no spaces."""
+        if all(type(value) is str for value in biz.values()):
+            return self._pairs_texts(biz.items())
+        text = json.dumps(biz, separators=(",", ":"))
+        return text, percent_encode(text)
+
+    def _pairs_texts(self, pairs: Iterable[tuple[str, str]]) -> tuple[str, str]:
+        """``_biz_texts`` for string fields, per field: ids and numbers need no escaping and
+        are laid out directly; other pairs (titles, e-mail logins) are encoded once and kept."""
         if len(self._texts) > 4096:
             self._texts.clear()
         texts, plain = self._texts, _PLAIN
-        pieces: list[str] = []
-        encoded: list[str] = []
-        for key, value in biz.items():
-            k = texts.get(key)
-            if k is None:
-                k = texts[key] = _json_piece(key)
-            if type(value) is not str:
-                text = json.dumps(biz, separators=(",", ":"))
-                return text, percent_encode(text)
-            v = texts.get(value)
-            if v is None:
-                if plain(value):  # ids, numbers: no JSON escape, no percent-encoding
-                    v = ('"' + value + '"', "%22" + value + "%22")
-                else:
-                    v = texts[value] = _json_piece(value)
-            pieces.append(k[0] + ":" + v[0])
-            encoded.append(k[1] + "%3A" + v[1])
-        return "{" + ",".join(pieces) + "}", "%7B" + "%2C".join(encoded) + "%7D"
+        text = encoded = ""
+        for key, value in pairs:
+            if plain(key) and plain(value):
+                text += f',"{key}":"{value}"'
+                encoded += f"%2C%22{key}%22%3A%22{value}%22"
+                continue
+            piece = texts.get((key, value))
+            if piece is None:
+                k, v = _json_piece(key), _json_piece(value)
+                piece = texts[key, value] = (k[0] + ":" + v[0], k[1] + "%3A" + v[1])
+            text += "," + piece[0]
+            encoded += "%2C" + piece[1]
+        return "{" + text[1:] + "}", "%7B" + encoded[3:] + "%7D"
 
-    def parse(self, body: str) -> dict[str, Any] | None:
-        """The verified ``*_response`` object, or None when the signature does not hold."""
-        raw, sign = split_response(body, self.method)
-        if not rsa2_verify(self._keys.alipay_public, raw, sign):
+    def _signed_part(self, reply: tuple[int, bytes] | str) -> tuple[bytes, bytes] | None:
+        """(raw ``*_response`` bytes, ``sign``) of a gateway reply, or None when it has none.
+        The gateway's usual layout is cut from the bytes directly; any other is decoded and
+        cut by ``split_response``."""
+        if isinstance(reply, str) or reply[0] >= 500:
             return None
-        try:
-            payload = msgspec.json.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise ValueError(str(exc)) from exc
-        return payload if isinstance(payload, dict) else None
-
-    def _parse_bytes(self, body: bytes) -> dict[str, Any] | None:
-        """``parse`` on the reply bytes: the gateway's usual layout is cut and verified
-        without decoding the text and encoding it back; any other goes through ``parse``."""
+        body = reply[1]
         tail = body.rfind(b'},"sign":"')
         if body.startswith(self._reply_head) and tail > 0 and body.endswith(b'"}'):
             sign = body[tail + 10:-2]
             if b'"' not in sign and b"\\" not in sign:
-                raw = body[len(self._reply_head):tail + 1]
-                if not rsa2_verify(self._keys.alipay_public, raw, sign):
-                    return None
-                try:
-                    payload = msgspec.json.decode(raw)
-                except msgspec.DecodeError as exc:
-                    raise ValueError(str(exc)) from exc
-                return payload if isinstance(payload, dict) else None
-        return self.parse(body.decode())  # UnicodeDecodeError is a ValueError
+                return body[len(self._reply_head):tail + 1], sign
+        try:
+            raw, text_sign = split_response(body.decode(), self.method)
+        except ValueError:  # UnicodeDecodeError included
+            return None
+        return raw.encode(), text_sign.encode()
+
+    def _outcomes(self, messages: Sequence[Message], replies: Sequence[tuple[int, bytes] | str]
+                  ) -> list[tuple[SendResult, bool]]:
+        """(result, whether Alipay was reached) per message. Every reply's signature is
+        checked first, in one loop, before any reply is read."""
+        parts = [self._signed_part(reply) for reply in replies]
+        key = self._keys.alipay_public
+        verified = [part[0] if part is not None and rsa2_verify(key, part[0], part[1]) else None
+                    for part in parts]
+        return [self._outcome(m, r, raw)
+                for m, r, raw in zip(messages, replies, verified, strict=True)]
+
+    def _outcome(self, message: Message, reply: tuple[int, bytes] | str, verified: bytes | None
+                 ) -> tuple[SendResult, bool]:
+        """(result, whether Alipay was reached) for one call's reply, given its ``*_response``
+        text when the signature over it holds."""
+        if isinstance(reply, str):
+            return self._retry(message, reply), reply == "timeout"
+        if reply[0] >= 500:
+            return self._retry(message, f"http_{reply[0]}"), False
+        payload = None
+        if verified is not None:
+            try:
+                payload = msgspec.json.decode(verified)
+            except msgspec.DecodeError:
+                payload = None
+        if not isinstance(payload, dict):
+            # Unsigned or forged reply: do not believe it; out_biz_no makes the retry safe.
+            return self._retry(message, "response_sign_invalid"), True
+        return self._classify(message, payload), True
 
     def _classify(self, message: Message, payload: dict[str, Any]) -> SendResult:
         code, sub_code = str(payload.get("code", "")), str(payload.get("sub_code", ""))
@@ -230,12 +267,6 @@ class _AlipayBase:
     async def _post_all(self, requests: list[tuple[str, bytes]]
                         ) -> list[tuple[int, bytes] | str]:
         """One reply (or no-reply code) per request, ``concurrency`` connections in flight."""
-        if self._post_many is not None:
-            # Pipelined: a few writes and reads per connection rather than per request.
-            return [r if isinstance(r, tuple) else
-                    "timeout" if isinstance(r, TimeoutError) else "network"
-                    for r in await self._post_many(requests, FORM,
-                                                   connections=self.config.concurrency)]
         replies: list[tuple[int, bytes] | str] = ["network"] * len(requests)
 
         async def worker(indexes: Iterator[int]) -> None:
@@ -247,23 +278,6 @@ class _AlipayBase:
                                for _ in range(min(self.config.concurrency, len(requests)))))
         return replies
 
-    def _outcome(self, message: Message, reply: tuple[int, bytes] | str
-                 ) -> tuple[SendResult, bool]:
-        """(result, whether Alipay was reached) for one call's reply."""
-        if isinstance(reply, str):
-            return self._retry(message, reply), reply == "timeout"
-        status, raw = reply
-        if status >= 500:
-            return self._retry(message, f"http_{status}"), False
-        try:
-            payload = self._parse_bytes(raw)
-        except ValueError:
-            payload = None
-        if payload is None:
-            # Unsigned or forged reply: do not believe it; out_biz_no makes the retry safe.
-            return self._retry(message, "response_sign_invalid"), True
-        return self._classify(message, payload), True
-
     def _retry(self, message: Message, code: str) -> SendResult:
         return SendResult(message.member_id, "failed_retryable", code=code,
                           retry_at=datetime.now(UTC) + timedelta(
@@ -274,12 +288,25 @@ class _AlipayBase:
         keep-alive connections when the poster can)."""
         if self._rate is not None and messages:
             await self._rate.acquire(len(messages))
-        # Three phases over the batch (sign all, send all, verify all) rather than one
+        # Phases over the batch (lay out, sign all, send all, verify all) rather than one
         # message at a time: RSA and the event loop each keep the CPU caches to themselves
         # (measured: the non-signing CPU per message fell from about 100 µs to 55 µs).
-        requests = [self.request(self.biz(m)) for m in messages]
-        replies = await self._post_all(requests)
-        outcomes = [self._outcome(m, r) for m, r in zip(messages, replies, strict=True)]
+        texts = [self._pairs_texts(self.fields(m)) for m in messages]
+        queries = self._signed_queries([text for text, _ in texts])
+        replies: list[tuple[int, bytes] | str]
+        if self._framed is not None:
+            pool, frame = self._framed
+            replies = [r if isinstance(r, tuple) else
+                       "timeout" if isinstance(r, TimeoutError) else "network"
+                       for r in await pool.pipeline(
+                           [frame.build(query, b"biz_content=" + encoded.encode())
+                            for query, (_, encoded) in zip(queries, texts, strict=True)],
+                           connections=self.config.concurrency)]
+        else:
+            replies = await self._post_all([
+                (self._prefix + "&" + query.decode(), b"biz_content=" + encoded.encode())
+                for query, (_, encoded) in zip(queries, texts, strict=True)])
+        outcomes = self._outcomes(messages, replies)
         if messages and not any(reached for _, reached in outcomes):
             raise ChannelUnavailable("Alipay could not be reached (network errors or 5xx on "
                                      "every call); nothing was accepted, retry the batch")
@@ -299,14 +326,14 @@ class AlipayVoucherChannel(_AlipayBase):
     method = VOUCHER
     id_field = "voucher_id"
 
-    def biz(self, message: Message) -> dict[str, Any]:
-        biz: dict[str, Any] = {"template_id": self.config.voucher_template_id,
-                               "out_biz_no": out_biz_no(message.idempotency_key),
-                               **user_fields(message.address)}
+    def fields(self, message: Message) -> list[tuple[str, str]]:
+        fields = [("template_id", self.config.voucher_template_id),
+                  ("out_biz_no", out_biz_no(message.idempotency_key)),
+                  user_field(message.address)]
         memo = message.variables.get("coupon")
         if memo:
-            biz["memo"] = memo
-        return biz
+            fields.append(("memo", memo))
+        return fields
 
 
 class AlipayCashChannel(_AlipayBase):
@@ -316,11 +343,11 @@ class AlipayCashChannel(_AlipayBase):
     method = CASH
     id_field = "biz_no"
 
-    def biz(self, message: Message) -> dict[str, Any]:
-        biz: dict[str, Any] = {"crowd_no": self.config.crowd_no,
-                               "out_biz_no": out_biz_no(message.idempotency_key, 96),
-                               **user_fields(message.address)}
+    def fields(self, message: Message) -> list[tuple[str, str]]:
+        fields = [("crowd_no", self.config.crowd_no),
+                  ("out_biz_no", out_biz_no(message.idempotency_key, 96)),
+                  user_field(message.address)]
         price = message.variables.get("value_fen")
         if price and price.isdigit():
-            biz["order_price"] = price  # fen as a string
-        return biz
+            fields.append(("order_price", price))  # fen as a string
+        return fields

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, TypeAlias
 
+import msgspec
 import redis.asyncio
 
 SendStatus = Literal["sent", "failed_permanent", "failed_retryable", "quota_exhausted"]
@@ -41,8 +42,10 @@ class Message:
     campaign_id: str = ""  # carried into delivery events; receipts name only provider ids
 
 
-@dataclass(frozen=True, slots=True)
-class SendResult:
+class SendResult(msgspec.Struct, frozen=True):
+    """One message's outcome. A frozen ``msgspec.Struct`` rather than a frozen dataclass:
+    every channel builds one per message on its hot path, and this costs a tenth as much."""
+
     member_id: str
     status: SendStatus
     provider_id: str = ""  # the provider's message/biz id when sent

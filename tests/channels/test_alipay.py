@@ -18,7 +18,7 @@ from channels.alipay import (
     AlipayConfig,
     AlipayVoucherChannel,
     out_biz_no,
-    user_fields,
+    user_field,
 )
 from channels.alipay_keys import AlipayKeys
 from channels.alipay_signature import (
@@ -163,10 +163,10 @@ def test_errors_classified_on_codes() -> None:
 
 
 def test_addressing_and_out_biz_no() -> None:
-    assert user_fields("2088000000000001") == {"user_id": "2088000000000001"}
-    assert user_fields("13800000000") == {"login_id": "13800000000"}
-    assert user_fields("074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5") == {
-        "open_id": "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"}
+    assert user_field("2088000000000001") == ("user_id", "2088000000000001")
+    assert user_field("13800000000") == ("login_id", "13800000000")
+    assert user_field("074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5") == (
+        "open_id", "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5")
     assert out_biz_no("camp1:m1") == "camp1_m1"
     assert out_biz_no("x" * 200).startswith("h_")
     assert out_biz_no("x" * 200) == out_biz_no("x" * 200)
