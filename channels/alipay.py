@@ -111,7 +111,7 @@ class _AlipayBase:
         head, rest = sign_content({**signed, "biz_content": "\0", "timestamp": "\1"}
                                   ).split("\0")
         self._sign_head, (self._sign_mid, self._sign_tail) = head, rest.split("\1")
-        self._texts: dict[tuple[str, str], tuple[str, str]] = {}
+        self._texts: dict[str | tuple[str, str], tuple[str, str]] = {}
         self._reply_head = f'{{"{response_key(self.method)}":'.encode()
         self._prefix = config.base_url + "?" + "&".join(
             f"{k}={percent_encode(v)}" for k, v in self._fixed.items())
@@ -177,9 +177,12 @@ class _AlipayBase:
         texts, plain = self._texts, _PLAIN
         text = encoded = ""
         for key, value in pairs:
-            if plain(key) and plain(value):
-                text += f',"{key}":"{value}"'
-                encoded += f"%2C%22{key}%22%3A%22{value}%22"
+            if plain(value):
+                k = texts.get(key)
+                if k is None:
+                    k = texts[key] = _json_piece(key)
+                text += f',{k[0]}:"{value}"'
+                encoded += f"%2C{k[1]}%3A%22{value}%22"
                 continue
             piece = texts.get((key, value))
             if piece is None:

@@ -52,9 +52,9 @@ class SessionPoster:
             return resp.status, await resp.read()
 
 
-_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
-_CLOSE = re.compile(rb"\r\nconnection:[ \t]*close", re.IGNORECASE)
-_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked", re.IGNORECASE)
+# Matched against the lower-cased head.
+_CLOSE = re.compile(rb"\r\nconnection:[ \t]*close")
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked")
 
 Reply = tuple[int, bytes]
 
@@ -113,22 +113,23 @@ class _Connection(asyncio.Protocol):
         head_end = buf.find(b"\r\n\r\n")
         if head_end < 0:
             return None
-        # Three regular expressions over the head cost less than splitting it into a dict.
-        head = bytes(buf[:head_end + 2])
+        # Substring searches over the lower-cased head cost less than splitting it into a
+        # dict; a regular expression only confirms the rare ``close`` and ``chunked``.
+        head = bytes(buf[:head_end + 2]).lower()
         status = int(head[9:12])
-        if _CLOSE.search(head) or head.startswith(b"HTTP/1.0"):
+        if (b"close" in head and _CLOSE.search(head)) or head.startswith(b"http/1.0"):
             self.reusable = False
             self.announced_close = True
         start = head_end + 4
-        length = _LENGTH.search(head)
-        if length is not None:
-            end = start + int(length.group(1))
+        at = head.find(b"\r\ncontent-length:")
+        if at >= 0:
+            end = start + int(head[at + 17:head.index(b"\r\n", at + 17)])  # int() skips blanks
             if len(buf) < end:
                 return None
             body = bytes(buf[start:end])
             del buf[:end]
             return status, body
-        if _CHUNKED.search(head):
+        if b"chunked" in head and _CHUNKED.search(head):
             chunks, pos = bytearray(), start
             while True:
                 line_end = buf.find(b"\r\n", pos)

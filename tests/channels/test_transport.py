@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from channels.transport import Http1Pool, LeanPoster
+from channels.transport import Http1Pool, LeanPoster, _Connection
 from tests.channels.support import run
 
 PEERS = web.AppKey("peers", set)
@@ -154,3 +154,28 @@ def test_https_with_certificate_check(tmp_path: Path) -> None:
         finally:
             await runner.cleanup()
     run(scenario)
+
+
+def test_reply_heads_are_read_whatever_their_case_and_however_they_arrive() -> None:
+    """Header names in any case, blanks around values, replies split across reads."""
+    async def scenario() -> None:
+        conn = _Connection()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        conn.transport = _Sink()  # type: ignore[assignment]
+        conn.send(b"", 3, waiter)
+        stream = (b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH:  5 \r\n\r\nhello"
+                  b"HTTP/1.1 404 Not Found\r\ncontent-length:0\r\n\r\n"
+                  b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\nConnection:  Close\r\n\r\n"
+                  b"3\r\nabc\r\n0\r\n\r\n")
+        for i in range(0, len(stream), 7):
+            assert not waiter.done()
+            conn.data_received(stream[i:i + 7])
+        assert waiter.done()
+        assert conn.replies == [(200, b"hello"), (404, b""), (200, b"abc")]
+        assert conn.announced_close and not conn.reusable
+    run(scenario)
+
+
+class _Sink:
+    def write(self, data: bytes) -> None:
+        pass
