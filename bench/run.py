@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 
 from bench import scenarios
-from bench.report import Result, write_report
+from bench.report import Result, earlier_results, write_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "" if r.ok is None else f" (target {r.target:g}: {mark})"
             print(f"   {r.metric}: {r.value:,.6g} {r.unit}{verdict}")
         results.extend(got)
+    if args.only:  # a partial run keeps the other scenarios' last figures
+        results = earlier_results(args.out, except_scenarios=names) + results
     json_path, md_path = write_report(results, out_dir=args.out, size=args.size)
     print(f"wrote {json_path} and {md_path}")
     return 1 if failed else 0
