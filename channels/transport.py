@@ -4,7 +4,8 @@ send, Alipay gateway), where a general client's per-request CPU exceeds the mess
 
 The lean client speaks only what those APIs need: ``POST`` with a ready body, ``Content-Length`` or
 ``chunked`` replies, keep-alive connections reused from a pool, TLS for ``https``, and batches
-pipelined over a few connections (``post_many``: one write per connection, not per request).
+pipelined over a few connections (``Http1Pool.pipeline``: one write per connection, not per
+request).
 Anything unusual in a reply (no length, ``Connection: close``) closes that connection; the caller's
 request still completes. Errors are ``OSError`` (connect, reset) and ``TimeoutError``.
 """
@@ -17,7 +18,7 @@ import ssl
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast, runtime_checkable
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -27,15 +28,6 @@ class Poster(Protocol):
     async def post(self, url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
         """POST ``body`` to ``url``; (HTTP status, reply body). Raises ``OSError`` /
         ``aiohttp.ClientError`` when unreachable and ``TimeoutError`` on timeout."""
-        ...
-
-
-@runtime_checkable
-class BatchPoster(Poster, Protocol):
-    async def post_many(self, requests: Sequence[tuple[str, bytes]], content_type: str, *,
-                        connections: int) -> list[tuple[int, bytes] | Exception]:
-        """POST each ``(url, body)`` with at most ``connections`` in flight; one result per
-        request, in order: (status, body) or the ``OSError`` / ``TimeoutError`` it met."""
         ...
 
 
@@ -331,28 +323,6 @@ class LeanPoster:
     async def post(self, url: str, body: bytes, content_type: str) -> Reply:
         pool, target = self.pool(url)
         return await pool.request(target, body, content_type)
-
-    async def post_many(self, requests: Sequence[tuple[str, bytes]], content_type: str, *,
-                        connections: int) -> list[Reply | Exception]:
-        """Each ``(url, body)`` POSTed, pipelined per origin (see ``Http1Pool.request_many``)."""
-        if not requests:
-            return []
-        first = requests[0][0]
-        pool, target = self.pool(first)
-        origin = first[:len(first) - len(target)]
-        if all(url.startswith(origin) and url[len(origin):len(origin) + 1] in ("/", "")
-               for url, _ in requests):
-            return await pool.request_many(
-                [(url[len(origin):] or "/", body) for url, body in requests], content_type,
-                connections=connections)
-        return list(await asyncio.gather(*(self._one(url, body, content_type)
-                                           for url, body in requests)))
-
-    async def _one(self, url: str, body: bytes, content_type: str) -> Reply | Exception:
-        try:
-            return await self.post(url, body, content_type)
-        except (OSError, TimeoutError) as exc:
-            return exc
 
     def close(self) -> None:
         for pool in self._pools.values():

@@ -34,6 +34,7 @@ from channels.base import Message
 from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.simulators import alipay as sim
 from channels.simulators.common import Faults
+from channels.transport import LeanPoster
 from tests.channels.support import run, serving, sim_stats
 
 APP_ID, TEMPLATE, CROWD = "2021000000000001", "2026110100073001", "CROWD0001"
@@ -243,3 +244,33 @@ def test_busy_gateway_is_retryable_and_reply_layouts_split_alike() -> None:
     reordered = json.dumps({"sign": sign}) [:-1] + f', "{sim.VOUCHER.replace(".", "_")}' \
         f'_response": {raw}}}'
     assert split_response(reordered, sim.VOUCHER) == (raw, sign)
+
+
+def test_lean_client_frames_the_same_signed_requests_as_the_general_one() -> None:
+    """Requests the lean client frames itself (production) carry the same signed text as the
+    general path: awkward fields (e-mail logins, open ids, titles with quotes and emoji)
+    pass the simulator's signature check, and the second path's sends are repeats of the
+    first's (same ``out_biz_no``, same voucher ids)."""
+    awkward = [
+        replace(msg(1), address="member+1@example.cn",
+                variables={"coupon": '满100减20券 "周末" \\ 😀'}),
+        replace(msg(2), address="074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"),
+        replace(msg(3), idempotency_key="camp1:会员:3", variables={}),
+        msg(4),
+    ]
+
+    async def scenario() -> None:
+        async with gateway() as (url, session):
+            lean = LeanPoster()
+            framed = AlipayVoucherChannel(config=config(url), keys=keys(), session=session,
+                                          poster=lean)
+            general = AlipayVoucherChannel(config=config(url), keys=keys(), session=session)
+            first = await framed.send(awkward)
+            assert [r.status for r in first] == ["sent"] * 4, first
+            again = await general.send(awkward)
+            assert [r.provider_id for r in again] == [r.provider_id for r in first]
+            stats = await sim_stats(session, url)
+            assert stats["counts"]["vouchers_sent"] == 4
+            assert stats["counts"]["repeats"] == 4
+            lean.close()
+    run(scenario)

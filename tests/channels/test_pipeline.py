@@ -1,4 +1,4 @@
-"""Pipelined batches over the lean HTTP/1.1 client (``request_many`` / ``post_many``) against a
+"""Pipelined batches over the lean HTTP/1.1 client (``request_many`` / ``pipeline``) against a
 real aiohttp server, and the Alipay request text built from precomputed pieces, checked
 against ``json.dumps`` and ``sign_content``."""
 
@@ -52,17 +52,17 @@ def test_pipelined_timeout_and_refused_connection_are_per_request_errors() -> No
     async def scenario() -> None:
         async with server() as url:
             poster = LeanPoster(timeout_s=0.3)
-            replies = await poster.post_many(
-                [(url + "/echo", b"1"), (url + "/slow", b""), (url + "/echo", b"2")],
-                "text/plain", connections=1)
+            pool, _ = poster.pool(url)
+            replies = await pool.request_many(
+                [("/echo", b"1"), ("/slow", b""), ("/echo", b"2")], "text/plain", connections=1)
             assert replies[0] == (200, b"echo:1/echo")
             assert isinstance(replies[1], TimeoutError) and isinstance(replies[2], TimeoutError)
             # the timed-out connection is dropped; the next run gets a fresh one
-            assert await poster.post_many([(url + "/echo", b"3")], "text/plain",
-                                          connections=4) == [(200, b"echo:3/echo")]
+            assert await pool.request_many([("/echo", b"3")], "text/plain",
+                                           connections=4) == [(200, b"echo:3/echo")]
             poster.close()
-        refused = await LeanPoster().post_many([(url + "/echo", b"x")] * 3, "text/plain",
-                                               connections=2)
+        refused = await LeanPoster().pool(url)[0].request_many([("/echo", b"x")] * 3,
+                                                               "text/plain", connections=2)
         assert len(refused) == 3 and all(isinstance(r, OSError) for r in refused)
     run(scenario)
 
@@ -72,8 +72,9 @@ def test_idle_pipelined_connections_are_reused() -> None:
         async with server() as url:
             poster = LeanPoster(size=4)
             for _ in range(3):
-                replies = await poster.post_many([(url + "/echo", b"p")] * 20, "text/plain",
-                                                 connections=4)
+                pool, _ = poster.pool(url + "/echo")
+                replies = await pool.request_many([("/echo", b"p")] * 20, "text/plain",
+                                                  connections=4)
                 assert replies == [(200, b"echo:p/echo")] * 20
             poster.close()
     run(scenario)
