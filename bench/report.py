@@ -81,7 +81,7 @@ def write_report(results: list[Result], *, out_dir: Path, size: str) -> tuple[Pa
     older = sorted({(r.scenario, r.measured_at) for r in results
                     if r.measured_at != info["date"]})
     if older:
-        lines[3:3] = ["Measured earlier and kept: " + "; ".join(
+        lines[4:4] = ["Measured earlier and kept: " + "; ".join(
             f"{scenario} ({date})" for scenario, date in older), ""]
     for r in results:
         target = "" if r.target is None else f"{'≤' if r.better == 'lower' else '≥'} {r.target:g}"

@@ -143,7 +143,10 @@ class _AlipayBase:
     def request(self, biz: dict[str, Any]) -> tuple[str, bytes]:
         """(URL with the signed common parameters, form body carrying ``biz_content``)."""
         biz_content, encoded = self._biz_texts(biz)
-        query = self._signed_queries([biz_content])[0]
+        return self._url_and_body(self._signed_queries([biz_content])[0], encoded)
+
+    def _url_and_body(self, query: bytes, encoded: str) -> tuple[str, bytes]:
+        """A request for any ``Poster``: the signed query ends the URL, the body is the form."""
         return self._prefix + "&" + query.decode(), b"biz_content=" + encoded.encode()
 
     def _signed_queries(self, biz_contents: Sequence[str]) -> list[bytes]:
@@ -307,7 +310,7 @@ class _AlipayBase:
                            connections=self.config.concurrency)]
         else:
             replies = await self._post_all([
-                (self._prefix + "&" + query.decode(), b"biz_content=" + encoded.encode())
+                self._url_and_body(query, encoded)
                 for query, (_, encoded) in zip(queries, texts, strict=True)])
         outcomes = self._outcomes(messages, replies)
         if messages and not any(reached for _, reached in outcomes):
