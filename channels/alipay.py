@@ -26,7 +26,6 @@ from channels.alipay_keys import AlipayKeys
 from channels.alipay_signature import (
     response_key,
     rsa2_sign_many,
-    rsa2_verify,
     sign_content,
     split_response,
 )
@@ -35,6 +34,7 @@ from channels.base import Message, SendResult
 from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.ratelimit import RateLimiter
 from channels.receipts import ReceiptIndex, Recipient, voucher_bucket
+from channels.rsa_batch import BatchVerifier
 from channels.transport import Http1Pool, LeanPoster, Poster, RequestFrame, SessionPoster
 
 VOUCHER = "alipay.marketing.voucher.send"
@@ -122,6 +122,7 @@ class _AlipayBase:
             self._framed = pool, pool.frame(target, FORM)
         self.max_batch = config.max_batch
         self._keys = keys
+        self._replies = BatchVerifier(keys.alipay_public)
         self._rate = rate
 
     def fields(self, message: Message) -> list[tuple[str, str]]:
@@ -216,11 +217,10 @@ class _AlipayBase:
     def _outcomes(self, messages: Sequence[Message], replies: Sequence[tuple[int, bytes] | str]
                   ) -> list[tuple[SendResult, bool]]:
         """(result, whether Alipay was reached) per message. Every reply's signature is
-        checked first, in one loop, before any reply is read."""
+        checked first, all in one batch (``rsa_batch``), before any reply is read."""
         parts = [self._signed_part(reply) for reply in replies]
-        key = self._keys.alipay_public
-        verified = [part[0] if part is not None and rsa2_verify(key, part[0], part[1]) else None
-                    for part in parts]
+        verified = [part[0] if ok else None  # type: ignore[index]
+                    for part, ok in zip(parts, self._replies.verify_many(parts), strict=True)]
         return [self._outcome(m, r, raw)
                 for m, r, raw in zip(messages, replies, verified, strict=True)]
 

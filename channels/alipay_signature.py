@@ -31,7 +31,7 @@ def sign_content(params: Mapping[str, str], *, exclude: tuple[str, ...] = ("sign
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 # DER DigestInfo header for SHA-256 (RFC 8017 §9.2, note 1), followed by the 32-byte digest.
-_SHA256_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
 
 def rsa2_sign(key: PrivateKey, content: str) -> str:
@@ -59,7 +59,7 @@ def rsa2_verify(key: PublicKey, content: str | bytes, signature: str | bytes) ->
             binascii.a2b_base64(signature, strict_mode=True), _PKCS1, None)
     except (InvalidSignature, binascii.Error, ValueError):
         return False
-    return recovered == _SHA256_INFO + hashlib.sha256(data).digest()
+    return recovered == SHA256_DIGEST_INFO + hashlib.sha256(data).digest()
 
 
 def response_key(method: str) -> str:
