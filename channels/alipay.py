@@ -33,7 +33,7 @@ from channels.aliyun_signature import percent_encode
 from channels.base import Message, SendResult
 from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.ratelimit import RateLimiter
-from channels.receipts import ReceiptIndex, Recipient, voucher_bucket
+from channels.receipts import ReceiptIndex, voucher_bucket
 from channels.rsa_batch import BatchVerifier
 from channels.transport import Http1Pool, LeanPoster, Poster, RequestFrame, SessionPoster
 
@@ -318,10 +318,9 @@ class _AlipayBase:
                                      "every call); nothing was accepted, retry the batch")
         results = [result for result, _ in outcomes]
         if self._receipts is not None:
-            await self._receipts.remember_rows([
-                (voucher_bucket(r.provider_id), r.provider_id,
-                 Recipient(m.member_id, m.campaign_id, m.coupon_code))
-                for m, r in zip(messages, results, strict=True) if r.status == "sent"])
+            await self._receipts.remember_rows(
+                (voucher_bucket(r.provider_id), r.provider_id, m)
+                for m, r in zip(messages, results, strict=True) if r.status == "sent")
         return results
 
 

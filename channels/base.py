@@ -42,7 +42,7 @@ class Message:
     campaign_id: str = ""  # carried into delivery events; receipts name only provider ids
 
 
-class SendResult(msgspec.Struct, frozen=True):
+class SendResult(msgspec.Struct, frozen=True, gc=False):
     """One message's outcome. A frozen ``msgspec.Struct`` rather than a frozen dataclass:
     every channel builds one per message on its hot path, and this costs a tenth as much."""
 

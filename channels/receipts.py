@@ -15,12 +15,12 @@ into a hash inside Redis (one Lua call), then takes fields from the hash.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from channels.base import RedisClient
+from channels.base import Message, RedisClient
 
 log = logging.getLogger(__name__)
 FIELD = "\x1f"
@@ -117,12 +117,17 @@ class ReceiptIndex:
         return await self.remember_packed({provider_id: "".join(
             self.pack(a, r.member_id, r.campaign_id, r.coupon_code) for a, r in rows)})
 
-    async def remember_rows(self, rows: Sequence[tuple[str, str, Recipient]]) -> bool:
-        """Record ``(provider id, address, recipient)`` rows under many ids."""
+    async def remember_rows(self, rows: Iterable[tuple[str, str, Message]]) -> bool:
+        """Record each ``(index id, provider id, message)``: the message's member, campaign
+        and coupon under the provider id (the field a receipt names) of that index id's blob.
+        Packed straight from the messages: this runs once per sent message."""
         blobs: dict[str, list[str]] = {}
-        for provider_id, address, r in rows:
-            blobs.setdefault(provider_id, []).append(
-                self.pack(address, r.member_id, r.campaign_id, r.coupon_code))
+        for index_id, provider_id, m in rows:
+            records = blobs.get(index_id)
+            if records is None:
+                records = blobs[index_id] = []
+            records.append(f"{provider_id}{FIELD}{m.member_id}{FIELD}{m.campaign_id}{FIELD}"
+                           f"{m.coupon_code}{RECORD}")
         return await self.remember_packed({k: "".join(v) for k, v in blobs.items()})
 
     async def take(self, provider_id: str, addresses: Sequence[str]) -> list[Recipient | None]:

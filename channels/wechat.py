@@ -181,10 +181,9 @@ class WeChatTemplateChannel(_WeChatBase):
                                      "every call); nothing was accepted, retry the batch")
         done = [r for r in results if r is not None]
         if self._receipts is not None:
-            await self._receipts.remember_rows([
-                (f"tpl:{int(r.provider_id) // TEMPLATE_BUCKET}", r.provider_id,
-                 Recipient(m.member_id, m.campaign_id, m.coupon_code))
-                for m, r in zip(messages, done, strict=True) if r.status == "sent"])
+            await self._receipts.remember_rows(
+                (f"tpl:{int(r.provider_id) // TEMPLATE_BUCKET}", r.provider_id, m)
+                for m, r in zip(messages, done, strict=True) if r.status == "sent")
         return done
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from redis.asyncio.cluster import RedisCluster
 
+from channels.base import Message
 from channels.ratelimit import DailyQuota, FrequencyCap, RateLimiter, RollingLimit
 from channels.receipts import ReceiptIndex, Recipient
 from channels.simulators import wechat as wechat_sim
@@ -35,8 +36,9 @@ def test_limits_tokens_and_receipts_on_a_cluster(channel_cluster: int) -> None:
         assert await cap.admit(["m1", "m2", "m1"]) == [True, True, False]
         index = ReceiptIndex(redis=client, channel="sms")
         await index.remember("qp1", [("13800000001", Recipient("m1", "c1", "C1"))])
-        await index.remember_rows([("qp2", "13800000002", Recipient("m2", "c1", "C2")),
-                                   ("qp3", "13800000003", Recipient("m3", "c1", "C3"))])
+        await index.remember_rows([
+            ("qp2", "13800000002", Message("m2", "13800000002", "C2", "k2", campaign_id="c1")),
+            ("qp3", "13800000003", Message("m3", "13800000003", "C3", "k3", campaign_id="c1"))])
         assert (await index.take("qp1", ["13800000001"]))[0] == Recipient("m1", "c1", "C1")
         assert await index.take_all("qp3") == [("13800000003", Recipient("m3", "c1", "C3"))]
         ledger = TimeoutLedger(redis=client)
