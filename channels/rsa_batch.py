@@ -4,14 +4,17 @@ verifies every gateway reply, a few hundred per batch, and one RSA public operat
 
 RSA is multiplicative: if every ``s_i`` is a valid signature of ``m_i`` (the padded digest,
 ``s_i ** e ≡ m_i (mod n)``), then ``(∏ s_i) ** e ≡ ∏ m_i (mod n)``. So a batch is checked with
-two products (about 1.4 µs a term with GMP) and one exponentiation for all of them. When the
-products agree, every message in the batch was signed by the key holder: this is the
-"screening" test of Bellare, Garay and Rabin (*Fast batch verification for modular
-exponentiation and digital signatures*, EUROCRYPT 1998), which shows that passing it means
-each message was signed, as long as single signatures cannot be forged. What it does not
-promise is that each *signature string* is the one the signer produced (``s·x`` and
-``s'·x⁻¹`` pass together); the client does not keep or forward reply signatures, it only needs
-to know that Alipay wrote the replies, which is what screening says.
+two products (about 1.4 µs a term with GMP) and one exponentiation for all of them. This is
+the "screening" test of Bellare, Garay and Rabin (*Fast batch verification for modular
+exponentiation and digital signatures*, EUROCRYPT 1998): they prove for full-domain-hash RSA
+that passing it means every message in the batch was signed by the key holder. PKCS#1 v1.5's
+encoding is not a full-domain hash, but it is deterministic and as wide as the modulus, and the
+known multiplicative forgeries need encodings far shorter than the modulus; passing the test
+without the key would mean finding padded digests whose product is an e-th power one knows
+the root of, which no attack is known to do. What screening does not promise is that each
+*signature string* is the one the signer produced (``s·x`` and ``s'·x⁻¹`` pass together); the
+client does not keep or forward reply signatures, it only needs to know that Alipay wrote the
+replies.
 
 When the products disagree, each signature is checked on its own with OpenSSL, so a forged or
 damaged reply is rejected alone and the others still count. Signatures that are malformed
