@@ -122,12 +122,12 @@ class ReceiptIndex:
         and coupon under the provider id (the field a receipt names) of that index id's blob.
         Packed straight from the messages: this runs once per sent message."""
         blobs: dict[str, list[str]] = {}
+        pack = self.pack
         for index_id, provider_id, m in rows:
             records = blobs.get(index_id)
             if records is None:
                 records = blobs[index_id] = []
-            records.append(f"{provider_id}{FIELD}{m.member_id}{FIELD}{m.campaign_id}{FIELD}"
-                           f"{m.coupon_code}{RECORD}")
+            records.append(pack(provider_id, m.member_id, m.campaign_id, m.coupon_code))
         return await self.remember_packed({k: "".join(v) for k, v in blobs.items()})
 
     async def take(self, provider_id: str, addresses: Sequence[str]) -> list[Recipient | None]:

@@ -54,34 +54,31 @@ class BatchVerifier:
         signatures of signed messages altered to cancel each other out pass together (what
         screening allows, above)."""
         ok = [False] * len(items)
-        candidates: list[int] = []
+        candidates: list[tuple[int, bytes, bytes]] = []
         n, size, prefix = self._n, self._size, self._prefix
         signatures = messages = gmpy2.mpz(1)
-        sha256, from_bytes, a2b, mpz = hashlib.sha256, int.from_bytes, binascii.a2b_base64, \
-            gmpy2.mpz
         for i, item in enumerate(items):
             if item is None:
                 continue
+            content, signature = item
             try:
-                raw = a2b(item[1], strict_mode=True)
+                raw = binascii.a2b_base64(signature, strict_mode=True)
             except (binascii.Error, ValueError):
                 continue
             if len(raw) != size:
                 continue
-            s = mpz(from_bytes(raw, "big"))
+            s = gmpy2.mpz(int.from_bytes(raw, "big"))
             if not 0 < s < n:
                 continue
             signatures = signatures * s % n
-            messages = messages * (prefix + from_bytes(sha256(item[0]).digest(), "big")) % n
-            candidates.append(i)
+            digest = int.from_bytes(hashlib.sha256(content).digest(), "big")
+            messages = messages * (prefix + digest) % n
+            candidates.append((i, content, signature))
         if not candidates:
             return ok
-        if gmpy2.powmod(signatures, self._e, n) == messages:
-            for i in candidates:
-                ok[i] = True
-            return ok
-        # At least one is bad: find which, one by one (only forged or damaged replies get here).
-        for i in candidates:
-            content, signature = items[i]  # type: ignore[misc]
-            ok[i] = rsa2_verify(self._key, content, signature)
+        batch_holds = gmpy2.powmod(signatures, self._e, n) == messages
+        for i, content, signature in candidates:
+            # When the batch fails, find which reply is bad, one by one (only forged or
+            # damaged replies get here).
+            ok[i] = batch_holds or rsa2_verify(self._key, content, signature)
         return ok

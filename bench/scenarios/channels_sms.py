@@ -15,11 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import aiohttp
 import psutil
@@ -27,7 +26,7 @@ import redis.asyncio
 import uvloop
 
 from bench.report import Result
-from channels.base import Channel, Message
+from channels.base import Message
 from channels.factory import build_channels
 from infra.ports import free_port, wait_port
 from infra.redis_server import RedisServer
@@ -103,8 +102,7 @@ class Run:
 
 
 def drive(harness: Harness, channel_name: str, batches: Sequence[Sequence[Message]], *,
-          parallel: int = 2, before: Callable[[Channel], Awaitable[Any]] | None = None,
-          settings: Settings | None = None) -> Run:
+          parallel: int = 2, settings: Settings | None = None) -> Run:
     """Send ``batches`` through the named channel, ``parallel`` batches in flight (as several
     worker coroutines would); CPU and wall time measured around the sends only."""
 
@@ -114,8 +112,6 @@ def drive(harness: Harness, channel_name: str, batches: Sequence[Sequence[Messag
         async with aiohttp.ClientSession(connector=connector) as session:
             channel = build_channels(settings or harness.settings, session=session,
                                      redis=client)[channel_name]
-            if before is not None:
-                await before(channel)
             queue = list(batches)
             sent = 0
 
