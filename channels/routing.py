@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from channels.base import Channel, Message, SendResult
 
@@ -56,6 +57,23 @@ def address(member: Member, channel: str) -> str | None:
 MessageFactory = Callable[[Member, str, str], Message]  # (member, channel, address) -> Message
 
 
+class SendHooks(Protocol):
+    """Called around every provider request, so a caller can record it before it leaves
+    (write-ahead) and its outcome right after, not once per batch."""
+
+    async def before(self, channel: str, messages: Sequence[Message]) -> bool:
+        """Record the request; False holds it back (the campaign was paused or cancelled)."""
+        ...
+
+    async def after(self, channel: str, messages: Sequence[Message],
+                    results: Sequence[SendResult]) -> None:
+        """Record the request's outcome."""
+        ...
+
+
+HELD = "held"  # code of results the hooks held back (nothing was sent)
+
+
 class Router:
     def __init__(self, *, channels: Mapping[str, Channel],
                  order: Sequence[str] | None = None) -> None:
@@ -65,9 +83,12 @@ class Router:
     def first_reachable(self, member: Member, skip: set[str]) -> str | None:
         return next((c for c in self.order if c not in skip and address(member, c)), None)
 
-    async def deliver(self, members: Sequence[Member], make: MessageFactory
-                      ) -> list[Delivery]:
-        """Send to every member; one ``Delivery`` per member, in order."""
+    async def deliver(self, members: Sequence[Member], make: MessageFactory,
+                      hooks: SendHooks | None = None) -> list[Delivery]:
+        """Send to every member; one ``Delivery`` per member, in order.
+
+        Every channel's requests run to the end even when one channel raises: their outcomes
+        are recorded by ``hooks.after`` as they come, then the first error is raised."""
         tried: dict[str, list[str]] = {m.member_id: [] for m in members}
         final: dict[str, Delivery] = {}
         exhausted: set[str] = set()
@@ -84,10 +105,15 @@ class Router:
                     continue
                 tried[member.member_id].append(channel)
                 groups.setdefault(channel, []).append(member)
-            outcomes = await asyncio.gather(*(self._send(name, group, make)
-                                              for name, group in groups.items()))
+            outcomes = await asyncio.gather(*(self._send(name, group, make, hooks)
+                                              for name, group in groups.items()),
+                                            return_exceptions=True)
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            if errors:
+                raise errors[0]
             pending = []
             for name, pairs in zip(groups, outcomes, strict=True):
+                assert not isinstance(pairs, BaseException)
                 for member, result in pairs:
                     final[member.member_id] = Delivery(member.member_id, name, result,
                                                        tuple(tried[member.member_id]))
@@ -97,12 +123,19 @@ class Router:
                         pending.append(member)
         return [final[m.member_id] for m in members]
 
-    async def _send(self, name: str, members: list[Member], make: MessageFactory
-                    ) -> list[tuple[Member, SendResult]]:
+    async def _send(self, name: str, members: list[Member], make: MessageFactory,
+                    hooks: SendHooks | None) -> list[tuple[Member, SendResult]]:
         channel = self._channels[name]
         pairs: list[tuple[Member, SendResult]] = []
         for start in range(0, len(members), channel.max_batch):
             chunk = members[start:start + channel.max_batch]
             messages = [make(m, name, address(m, name) or "") for m in chunk]
-            pairs += zip(chunk, await channel.send(messages), strict=True)
+            if hooks is not None and not await hooks.before(name, messages):
+                pairs += ((m, SendResult(m.member_id, "failed_retryable", code=HELD))
+                          for m in chunk)
+                continue
+            results = await channel.send(messages)
+            if hooks is not None:
+                await hooks.after(name, messages, results)
+            pairs += zip(chunk, results, strict=True)
         return pairs

@@ -30,6 +30,7 @@ from channels.receipts import ReceiptIndex
 
 # Aliyun codes and what each means for the dispatcher (spec §3.1); matched on codes only.
 Outcome = Literal["failed_permanent", "failed_retryable", "quota_exhausted", "config"]
+Resolution = Literal["sent", "not_sent", "unknown"]
 
 # The account or its setup is wrong: every message would fail the same way.
 CONFIG = frozenset({
@@ -188,10 +189,14 @@ class AliyunSmsChannel:
         # One OutId per request, the same whenever the same members are sent together, so a
         # retried request is recognised in QuerySendDetails and receipts name the request.
         # Aliyun allows < 256 characters.
+        # Requests of a campaign start with "<campaign id>:", so QuerySendDetails tells
+        # whether a number got this campaign's message whichever request carried it.
         if len(indexes) == 1:
             return messages[indexes[0]].idempotency_key[:200]
         keys = "\n".join(messages[i].idempotency_key for i in indexes)
-        return "qp" + hashlib.sha1(keys.encode()).hexdigest()
+        digest = hashlib.sha1(keys.encode()).hexdigest()
+        campaign = messages[indexes[0]].campaign_id
+        return f"{campaign[:200]}:{digest}" if campaign else "qp" + digest
 
     def _send_sms(self, messages: Sequence[Message], indexes: Sequence[int],
                   phones: dict[int, str]) -> _Request:
@@ -337,6 +342,35 @@ class AliyunSmsChannel:
                    for r in rows):
                 return True
         return False
+
+    async def resolve(self, messages: Sequence[Message]) -> list[Resolution]:
+        """Whether each message's campaign already reached its number (a call that may have
+        left before a crash), from ``QuerySendDetails`` by phone and day (today and yesterday,
+        Beijing time) matched on the campaign's ``OutId`` prefix: ``sent``, ``not_sent`` (the
+        provider has no such send: sending is safe) or ``unknown`` (the query failed)."""
+        async def one(message: Message) -> Resolution:
+            phone = normalize_phone(message.address)
+            if phone is None or not message.campaign_id:
+                return "unknown"
+            prefix = f"{message.campaign_id}:"
+            today = datetime.now(UTC) + timedelta(hours=8)
+            for day in (today, today - timedelta(days=1)):
+                query = _Request("QuerySendDetails", (), (), {
+                    "PhoneNumber": phone, "SendDate": day.strftime("%Y%m%d"),
+                    "PageSize": "50", "CurrentPage": "1"})
+                try:
+                    status, payload = await self._post(query)
+                except (TimeoutError, aiohttp.ClientError, OSError):
+                    return "unknown"
+                if status != 200 or payload.get("Code") != "OK":
+                    return "unknown"
+                rows = (payload.get("SmsSendDetailDTOs") or {}).get("SmsSendDetailDTO") or []
+                if any(isinstance(r, dict) and str(r.get("OutId", "")).startswith(prefix)
+                       for r in rows):
+                    return "sent"
+            return "not_sent"
+
+        return list(await asyncio.gather(*(one(m) for m in messages)))
 
     async def send(self, messages: Sequence[Message]) -> list[SendResult]:
         """Send ``messages``; one result per message, in order."""

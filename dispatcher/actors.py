@@ -1,21 +1,25 @@
 """The worker side of a campaign: one Dramatiq message = one batch of members.
 
 For a batch the worker (1) issues the coupons (atomic catalog scripts of up to 1,000 members),
-(2) emits the ``issued`` events, (3) sends to the members not yet sent through the router, which
-tries the campaign's channels in order and falls back on permanent failures and exhausted
-quotas, and (4) records who was sent and marks the batch done. Every step tolerates
-redelivery: issuance returns ``existing`` for members already issued, events carry
-deterministic ids, and the per-batch ``sent`` hash keeps a redelivered batch from messaging
-anyone twice. A retryable provider failure raises ``BatchRetryable`` after the successes are
-recorded, so the retry only sends the rest.
+(2) emits the ``issued`` events, (3) resolves the provider calls a crash left open
+(``dispatcher.ledger``), (4) sends to the members not yet settled through the router, recording
+every request before it leaves and its outcome right after, and (5) marks the batch done, which
+completes the campaign when it was the last. Every step tolerates redelivery: issuance returns
+``existing`` for members already issued, events carry deterministic ids, and the ledger keeps a
+redelivered batch from messaging anyone twice. A retryable provider failure raises
+``BatchRetryable`` after the successes are recorded, so the retry only sends the rest. A batch
+that fails permanently or exhausts its retries goes to the campaign's dead-letter set, its
+unsettled members ``failed`` with the code; ``quanpai campaign requeue`` runs it again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
@@ -23,20 +27,29 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
-from analytics.events import Event
+from analytics.events import EVENT_TYPES, Event
 from analytics.stream import RedisStreamSink
 from catalog.errors import InvalidInput, NotFound
 from catalog.issuance import IssuedCoupon, issue_batch
 from channels.base import Channel, Message, SendResult
-from channels.routing import Member, Router
+from channels.errors import ChannelConfigError
+from channels.routing import HELD, Member, Router, address
 from dispatcher.async_runner import AsyncRunner
 from dispatcher.broker import QUEUE
-from dispatcher.campaigns import Campaign, CampaignStore, sent_key
-from dispatcher.errors import BatchRetryable, CampaignError
+from dispatcher.campaigns import Campaign, CampaignStore
+from dispatcher.errors import BatchRetryable, CampaignError, CampaignStateError
+from dispatcher.frequency import CampaignFrequencyCap
+from dispatcher.killpoints import KillPoints
+from dispatcher.ledger import BatchLedger, Resolver, resolve_open_calls
+from dispatcher.variables import message_variables
 
-PERMANENT = (CampaignError, NotFound, InvalidInput)
+__all__ = ["BatchProcessor", "Deferral", "WorkerDeps", "message_variables", "register_actors"]
+
+PERMANENT = (CampaignError, NotFound, InvalidInput, ChannelConfigError)
 MAX_RETRIES = 10
 DEFER_AFTER_S = 60.0  # waits longer than this become a delayed message, not a retry
+PAUSED_RECHECK_MS = 1000  # a paused campaign's batches look again this often
+ISSUE_CHUNK = 1000  # members per issuance script call: keeps Redis free for redemptions
 
 
 @dataclass(frozen=True)
@@ -63,39 +76,46 @@ class WorkerDeps:
     secret: bytes
     timezone: ZoneInfo
     clock: Callable[[], datetime] = field(default=_utcnow)
+    kill: KillPoints = field(default_factory=KillPoints)
 
 
-def message_variables(campaign: Campaign, *, channel: str, name: str, code: str) -> dict[str, str]:
-    """Template variables per channel. SMS uses campaign-wide values only, so one SendSms
-    request carries up to 1,000 numbers; WeChat template messages are per member anyway."""
-    expiry = str(campaign.extra.get("expiry", ""))
-    if channel == "sms":
-        return {"name": "会员", "coupon": campaign.coupon_title, "expiry": expiry,
-                "store": str(campaign.extra.get("stores", "全部门店"))}
-    return {"name": name or "会员", "coupon": campaign.coupon_title, "code": code,
-            "expiry": expiry}
-
-
-ISSUE_CHUNK = 1000  # members per issuance script call: keeps Redis free for redemptions
+def _resolvers(channels: Mapping[str, Channel]) -> dict[str, Resolver]:
+    """Channels that can say whether an open call reached its member (SMS), unwrapped from
+    their shared-limit wrapper."""
+    out: dict[str, Resolver] = {}
+    for name, channel in channels.items():
+        inner: Any = getattr(channel, "inner", channel)
+        if hasattr(inner, "resolve"):
+            out[name] = inner
+    return out
 
 
 class BatchProcessor:
     def __init__(self, *, deps: WorkerDeps) -> None:
         self._deps = deps
+        self._resolvers = _resolvers(deps.channels)
 
     def __call__(
         self, campaign_id: str, batch_no: int, members: Sequence[Sequence[str]], *,
         final_attempt: bool = False,
     ) -> Deferral | None:
-        """Process one batch; returns a ``Deferral`` when part of it must wait a long time.
-        On the ``final_attempt`` retryable failures are recorded as failures instead."""
+        """Process one batch; returns a ``Deferral`` when part of it must wait (a later window,
+        or a paused campaign). On the ``final_attempt`` retryable failures are recorded as
+        failures instead."""
         deps = self._deps
         campaign = deps.campaigns.get(campaign_id)
-        if campaign.status == "cancelled":
-            deps.campaigns.mark_batch_done(campaign_id, batch_no, len(members))
-            return None
-        now = deps.clock()
         rows = [[str(v) for v in row] for row in members]
+        if campaign.status == "cancelled":
+            self._finish(campaign, batch_no, len(rows))
+            return None
+        if campaign.status == "paused":
+            return Deferral(members=rows, delay_ms=PAUSED_RECHECK_MS)
+        if campaign.status == "scheduled":
+            # Another worker may have started it, or an operator paused it meanwhile.
+            with contextlib.suppress(CampaignStateError):
+                deps.campaigns.transition(campaign_id, "start")
+        now = deps.clock()
+        deps.kill.reached("before_issue")
         ids = [row[0] for row in rows]
         issued: list[IssuedCoupon] = []
         for start in range(0, len(ids), ISSUE_CHUNK):
@@ -105,65 +125,166 @@ class BatchProcessor:
                 now=now, secret=deps.secret, tz=deps.timezone,
             )
         deps.events.emit([self._issue_event(campaign, coupon, now) for coupon in issued])
+        deps.kill.reached("after_issue")
 
-        key = sent_key(campaign_id, batch_no)
-        done: list[Any] = deps.redis.hmget(key, ids) if ids else []
-        codes: dict[str, str] = {}
-        to_send: list[Member] = []
+        codes: dict[str, str] = {c.member_id: c.code for c in issued if c.code}
+
+        def event(kind: str, member_id: str, channel: str, reason: str) -> Event:
+            return self._event(kind, campaign, member_id, now, code=codes.get(member_id, ""),
+                               channel=channel, reason=reason)
+
+        ledger = BatchLedger(
+            client=deps.redis, events=deps.events, campaign_id=campaign_id, batch_no=batch_no,
+            make_event=event, gate=lambda: deps.campaigns.status(campaign_id) == "running",
+            on_before=lambda: deps.kill.reached("in_flight"),
+            on_after=lambda: deps.kill.reached("after_answer"),
+        )
+        settled = ledger.settled(ids)
+        outcomes: dict[str, str] = {}
+        outcome_events: list[Event] = []
         names: dict[str, str] = {}
-        for row, coupon, already in zip(rows, issued, done, strict=True):
-            if already is None and coupon.status in ("new", "existing"):
-                member_id, name, openid, alipay, phone, _primary = row
-                codes[member_id], names[member_id] = coupon.code, name
-                to_send.append(Member(member_id=member_id, openid=openid,
-                                      subscribed=bool(openid), alipay_user_id=alipay,
-                                      phone=phone, sms_consent=bool(phone)))
+        candidates: list[Member] = []
+        for row, coupon in zip(rows, issued, strict=True):
+            member_id, name, openid, alipay, phone, _primary = row
+            if member_id in settled:
+                continue
+            if not coupon.code:  # out of stock or per-member limit: nothing to announce
+                outcomes[member_id] = f"-:{coupon.status}"
+                continue
+            names[member_id] = name
+            candidates.append(Member(member_id=member_id, openid=openid,
+                                     subscribed=bool(openid), alipay_user_id=alipay,
+                                     phone=phone, sms_consent=bool(phone)))
 
-        def make(member: Member, channel: str, address: str) -> Message:
+        def make(member: Member, channel: str, where: str) -> Message:
             code = codes[member.member_id]
             return Message(
-                member_id=member.member_id, address=address, coupon_code=code,
+                member_id=member.member_id, address=where, coupon_code=code,
                 idempotency_key=f"{campaign_id}:{member.member_id}", campaign_id=campaign_id,
                 variables=message_variables(campaign, channel=channel,
                                             name=names[member.member_id], code=code),
             )
 
+        to_send = self._resolve(ledger, candidates, make, outcomes, outcome_events, event)
+        to_send = self._cap(campaign, to_send, outcomes)
+        ledger.settle(outcomes, outcome_events)
+        outcomes, outcome_events = {}, []
+
         router = Router(channels=deps.channels, order=campaign.channels)
-        deliveries = deps.runner.run(router.deliver(to_send, make)) if to_send else []
-        finished: dict[str, str] = {}
-        outcome: list[Event] = []
+        deliveries = (deps.runner.run(router.deliver(to_send, make, ledger))
+                      if to_send else [])
         retry: list[SendResult] = []
+        held = 0
         for delivery in deliveries:
-            result, member_id = delivery.result, delivery.member_id
+            result, member_id, channel = delivery.result, delivery.member_id, delivery.channel
             if result.status == "sent":
-                finished[member_id] = delivery.channel
-                outcome.append(self._event("sent", campaign, member_id, now,
-                                           code=codes[member_id], channel=delivery.channel))
+                continue  # recorded by the ledger right after the provider answered
+            if result.code == HELD:
+                held += 1
+            elif result.code == "unreachable":
+                outcomes[member_id] = "-:unreachable"
+                outcome_events.append(event("failed", member_id, "", "unreachable"))
             elif result.status in ("failed_permanent", "quota_exhausted") or final_attempt:
-                finished[member_id] = f"x:{result.code}"
-                outcome.append(self._event("failed", campaign, member_id, now,
-                                           code=codes[member_id], channel=delivery.channel,
-                                           reason=result.code or result.status))
+                outcomes[member_id] = f"x:{channel}:{result.code or result.status}"
+                outcome_events.append(event("failed", member_id, channel,
+                                            result.code or result.status))
             else:
                 retry.append(result)
-        pipe = deps.redis.pipeline(transaction=True)
-        if finished:
-            pipe.hset(key, mapping=cast("Mapping[Any, Any]", finished))
-            pipe.expire(key, 14 * 86400)
-        deps.events.emit_in(pipe, outcome)
-        pipe.execute()
+        ledger.settle(outcomes, outcome_events)
+        if held:
+            if deps.campaigns.status(campaign_id) == "cancelled":
+                self._finish(campaign, batch_no, len(rows))
+                return None
+            waiting = {d.member_id for d in deliveries if d.result.code == HELD}
+            waiting |= {r.member_id for r in retry}
+            return Deferral(members=[r for r in rows if r[0] in waiting],
+                            delay_ms=PAUSED_RECHECK_MS)
         if not retry:
-            deps.campaigns.mark_batch_done(campaign_id, batch_no, len(members))
+            self._finish(campaign, batch_no, len(rows))
             return None
         wait = self._wait_seconds(retry, now)
         if wait is None or wait < DEFER_AFTER_S:
             raise BatchRetryable(f"{len(retry)} members of batch {batch_no} to retry later")
         # A long wait (SMS quiet hours, a daily quota): hand the rest of the batch to a delayed
         # message instead of burning retries; the batch counts as deferred until it finishes.
-        deps.campaigns.mark_batch_deferred(campaign_id, batch_no)
+        until = max(r.retry_at for r in retry if r.retry_at is not None)
+        deps.campaigns.mark_batch_deferred(campaign_id, batch_no, until=until,
+                                           reason=retry[0].code or "later")
         waiting = {r.member_id for r in retry}
-        rest = [row for row in rows if row[0] in waiting]
-        return Deferral(members=rest, delay_ms=int(wait * 1000))
+        return Deferral(members=[row for row in rows if row[0] in waiting],
+                        delay_ms=int(wait * 1000))
+
+    def _resolve(self, ledger: BatchLedger, candidates: list[Member],
+                 make: Callable[[Member, str, str], Message], outcomes: dict[str, str],
+                 outcome_events: list[Event], event: Callable[[str, str, str, str], Event],
+                 ) -> list[Member]:
+        """Settle the members whose call a crash left open; the rest may be sent."""
+        open_calls = ledger.open_calls()
+        pending = {m.member_id: m for m in candidates if m.member_id in open_calls}
+        if not pending:
+            return candidates
+        messages: dict[str, dict[str, Message]] = {}
+        for member_id, member in pending.items():
+            for channel in open_calls[member_id]:
+                where = address(member, channel)
+                if where:
+                    messages.setdefault(member_id, {})[channel] = make(member, channel, where)
+        sent, doubt = self._deps.runner.run(resolve_open_calls(
+            ledger, {m: open_calls[m] for m in pending}, messages,
+            resolvers=self._resolvers, now=time.time()))
+        for member_id, channel in sent.items():
+            outcomes[member_id] = channel
+            outcome_events.append(event("sent", member_id, channel, "resolved"))
+        for member_id, channel in doubt.items():
+            outcomes[member_id] = f"?:{channel}"
+            if "in_doubt" in EVENT_TYPES:
+                outcome_events.append(event("in_doubt", member_id, channel, "unresolved"))
+        return [m for m in candidates if m.member_id not in sent and m.member_id not in doubt]
+
+    def _cap(self, campaign: Campaign, members: list[Member],
+             outcomes: dict[str, str]) -> list[Member]:
+        """Members the campaign's cross-campaign frequency cap admits (the rest skipped)."""
+        spec = campaign.extra.get("frequency_cap")
+        if not spec or not members:
+            return members
+        cap = CampaignFrequencyCap(client=self._deps.redis, merchant_id=campaign.merchant_id,
+                                   messages=int(spec[0]), days=int(spec[1]))
+        admitted = cap.admit(campaign.campaign_id, [m.member_id for m in members],
+                             now=time.time())
+        for member, ok in zip(members, admitted, strict=True):
+            if not ok:
+                outcomes[member.member_id] = "-:frequency_cap"
+        return [m for m, ok in zip(members, admitted, strict=True) if ok]
+
+    def _finish(self, campaign: Campaign, batch_no: int, size: int) -> None:
+        self._deps.campaigns.mark_batch_done(campaign.campaign_id, batch_no, size,
+                                             campaign.total_batches)
+        self._deps.kill.reached("before_ack")
+
+    def dead_letter(self, campaign_id: str, batch_no: int, members: Sequence[Sequence[str]],
+                    reason: str) -> None:
+        """Give up on a batch: dead-letter it, its unsettled members failed with ``reason``."""
+        deps = self._deps
+        campaign = deps.campaigns.get(campaign_id)
+        rows = [[str(v) for v in row] for row in members]
+        now = deps.clock()
+
+        def event(kind: str, member_id: str, channel: str, why: str) -> Event:
+            return self._event(kind, campaign, member_id, now, channel=channel, reason=why)
+
+        ledger = BatchLedger(client=deps.redis, events=deps.events, campaign_id=campaign_id,
+                             batch_no=batch_no, make_event=event)
+        settled = ledger.settled([r[0] for r in rows])
+        code = reason.split(":", 1)[0].strip().replace(" ", "_")[:64] or "error"
+        outcomes, events = {}, []
+        for row in rows:
+            if row[0] not in settled:
+                channel = row[5] or "none"
+                outcomes[row[0]] = f"x:{channel}:{code}"
+                events.append(event("failed", row[0], channel, code))
+        ledger.settle(outcomes, events)
+        deps.campaigns.dead_letter(campaign_id, batch_no, reason=reason, members=rows)
+        self._finish(campaign, batch_no, len(rows))
 
     @staticmethod
     def _wait_seconds(retry: Sequence[SendResult], now: datetime) -> float | None:
@@ -173,8 +294,10 @@ class BatchProcessor:
         return max((r.retry_at - now).total_seconds() for r in retry if r.retry_at is not None)
 
     def _issue_event(self, campaign: Campaign, coupon: IssuedCoupon, now: datetime) -> Event:
-        if coupon.status in ("new", "existing"):
-            return self._event("issued", campaign, coupon.member_id, now, code=coupon.code)
+        if coupon.code:  # new, existing, or a duration card extended
+            reason = "extended" if coupon.status == "extended" else ""
+            return self._event("issued", campaign, coupon.member_id, now, code=coupon.code,
+                               reason=reason)
         return self._event("failed", campaign, coupon.member_id, now, reason=coupon.status)
 
     @staticmethod
@@ -187,8 +310,12 @@ class BatchProcessor:
         )
 
 
+def _error_code(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
 def register_actors(
-    broker: RedisBroker, *, processor: BatchProcessor | None
+    broker: RedisBroker, *, processor: BatchProcessor | None, max_retries: int = MAX_RETRIES,
 ) -> dramatiq.Actor[Any, Any]:
     """Declare the batch actor on ``broker``. Enqueue-only callers pass ``processor=None``."""
 
@@ -197,7 +324,17 @@ def register_actors(
             raise RuntimeError("this process only enqueues batches; run `quanpai worker`")
         message = CurrentMessage.get_current_message()
         retries = int(message.options.get("retries", 0)) if message is not None else 0
-        deferral = processor(campaign_id, batch_no, members, final_attempt=retries >= MAX_RETRIES)
+        final = retries >= max_retries
+        try:
+            deferral = processor(campaign_id, batch_no, members, final_attempt=final)
+        except PERMANENT as exc:
+            processor.dead_letter(campaign_id, batch_no, members, _error_code(exc))
+            return
+        except Exception as exc:
+            if not final:
+                raise
+            processor.dead_letter(campaign_id, batch_no, members, _error_code(exc))
+            return
         if deferral is not None:
             actor.send_with_options(args=(campaign_id, batch_no, deferral.members),
                                     delay=deferral.delay_ms)
@@ -206,7 +343,7 @@ def register_actors(
         broker.add_middleware(CurrentMessage())
     declare = dramatiq.actor(
         broker=broker, actor_name="process_batch", queue_name=QUEUE,
-        max_retries=MAX_RETRIES, min_backoff=500, max_backoff=60_000, throws=PERMANENT,
+        max_retries=max_retries + 1, min_backoff=500, max_backoff=60_000,
     )
     actor: dramatiq.Actor[Any, Any] = declare(process_batch)
     return actor

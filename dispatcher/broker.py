@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import time
+
 from dramatiq.brokers.redis import RedisBroker
+from redis import Redis
 
 QUEUE = "campaigns"
+NAMESPACE = "quanpai-dq"
+# A SIGKILLed worker's unacknowledged batches go back to the queue once its heartbeat is this
+# old (Dramatiq's default: 60 s) and a live worker's broker call draws maintenance: at 100,000
+# per million an idle worker polling every half second finds it within seconds. Workers call
+# the broker (heartbeat) at every fetch and acknowledgement, far more often than this.
+HEARTBEAT_TIMEOUT_MS = 15_000
+MAINTENANCE_CHANCE = 100_000
 
 
 def make_broker(
-    redis_url: str, *, heartbeat_timeout_ms: int = 60_000, maintenance_chance: int = 10_000
+    redis_url: str, *, heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS,
+    maintenance_chance: int = MAINTENANCE_CHANCE,
 ) -> RedisBroker:
     """A Redis broker. ``heartbeat_timeout_ms`` is how long a silent worker keeps its unacked
     messages before another worker takes them back (a crashed worker's batches are redone).
@@ -16,7 +27,14 @@ def make_broker(
     workers; Dramatiq's default of 1,000 can leave a crashed worker's batches waiting minutes."""
     return RedisBroker(
         url=redis_url,
-        namespace="quanpai-dq",
+        namespace=NAMESPACE,
         heartbeat_timeout=heartbeat_timeout_ms,
         maintenance_chance=maintenance_chance,
     )
+
+
+def live_workers(client: Redis, *, heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS) -> int:
+    """Worker processes whose last broker heartbeat is younger than the timeout."""
+    now_ms = int(time.time() * 1000)
+    return int(client.zcount(f"{NAMESPACE}:__heartbeats__", now_ms - heartbeat_timeout_ms,
+                             "+inf"))

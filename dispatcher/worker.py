@@ -17,10 +17,11 @@ import dramatiq
 from analytics.stream import RedisStreamSink
 from channels.base import Channel
 from channels.factory import build_channels
-from dispatcher.actors import BatchProcessor, WorkerDeps, register_actors
+from dispatcher.actors import MAX_RETRIES, BatchProcessor, WorkerDeps, register_actors
 from dispatcher.async_runner import AsyncRunner
-from dispatcher.broker import make_broker
+from dispatcher.broker import HEARTBEAT_TIMEOUT_MS, MAINTENANCE_CHANCE, make_broker
 from dispatcher.campaigns import CampaignStore
+from dispatcher.killpoints import KillPoints
 from infra.redis_client import make_async_redis, make_redis
 from infra.services import resolve_redis_url
 from infra.settings import Settings
@@ -39,10 +40,14 @@ class WorkerProcess:
 
 
 def start_worker(
-    settings: Settings, *, threads: int = 8, heartbeat_timeout_ms: int = 60_000,
-    maintenance_chance: int = 10_000,
+    settings: Settings, *, threads: int = 8, heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS,
+    maintenance_chance: int = MAINTENANCE_CHANCE, max_retries: int = MAX_RETRIES,
 ) -> WorkerProcess:
-    """Build everything a worker needs and start consuming; returns a handle to stop it."""
+    """Build everything a worker needs and start consuming; returns a handle to stop it.
+
+    The worker prefetches one batch per thread (Dramatiq's default is two): batches a
+    crashed worker had prefetched wait for the heartbeat timeout before another worker takes
+    them back, so fewer of them means faster recovery."""
     redis_url = resolve_redis_url(settings)
     client = make_redis(redis_url)
     runner = AsyncRunner()
@@ -63,18 +68,22 @@ def start_worker(
         runner=runner,
         secret=settings.secret_key.encode(),
         timezone=settings.timezone,
+        kill=KillPoints(settings.test_kill_at),
     )
     broker = make_broker(redis_url, heartbeat_timeout_ms=heartbeat_timeout_ms,
                          maintenance_chance=maintenance_chance)
-    register_actors(broker, processor=BatchProcessor(deps=deps))
+    register_actors(broker, processor=BatchProcessor(deps=deps), max_retries=max_retries)
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=500)
+    worker.queue_prefetch = threads
+    worker.delay_prefetch = threads * 10
     worker.start()
     return WorkerProcess(worker=worker, runner=runner, session=session)
 
 
 def run_until_signalled(
-    settings: Settings, *, threads: int, heartbeat_timeout_ms: int, maintenance_chance: int
+    settings: Settings, *, threads: int, heartbeat_timeout_ms: int, maintenance_chance: int,
+    max_retries: int = MAX_RETRIES,
 ) -> None:
     """Run a worker until SIGTERM or SIGINT, then finish the batches in hand and stop."""
     stop = threading.Event()
@@ -85,7 +94,7 @@ def run_until_signalled(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     process = start_worker(settings, threads=threads, heartbeat_timeout_ms=heartbeat_timeout_ms,
-                           maintenance_chance=maintenance_chance)
+                           maintenance_chance=maintenance_chance, max_retries=max_retries)
     print("worker ready", flush=True)
     stop.wait()
     process.stop()

@@ -70,6 +70,7 @@ class Settings:
     events_stream: str = "quanpai:events"
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    test_kill_at: str = ""  # crash tests only: a worker SIGKILLs itself there (killpoints.py)
     wechat: WeChatSettings = field(default_factory=WeChatSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     alipay: AlipaySettings = field(default_factory=AlipaySettings)
@@ -172,6 +173,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("QUANPAI_EVENTS_STREAM", "events_stream", "events_stream", _text),
     ("QUANPAI_API_HOST", "api_host", "api_host", _text),
     ("QUANPAI_API_PORT", "api_port", "api_port", _port),
+    ("QUANPAI_TEST_KILL_AT", "test_kill_at", "test_kill_at", str),
     ("WECHAT_BASE_URL", "wechat.base_url", "wechat.base_url", _http_url),
     ("WECHAT_APPID", "wechat.appid", "wechat.appid", _text),
     ("WECHAT_SECRET", "wechat.secret", "wechat.secret", _text),

@@ -1,9 +1,11 @@
-"""A strict Aliyun Dysmsapi simulator: SendSms and SendBatchSms over the RPC protocol.
+"""A strict Aliyun Dysmsapi simulator: SendSms, SendBatchSms and QuerySendDetails over the RPC
+protocol.
 
 It checks what the real gateway checks (signature, timestamp window, nonce reuse, access key),
 then what the SMS service checks (numbers, sign name, template, parameters as strings, counts,
 per-number rolling 24 h limits) and answers with the same codes and HTTP statuses. Accepted
-messages produce one ``SmsReport`` JSON array per request, pushed to ``callback_url``.
+messages produce one ``SmsReport`` JSON array per request, pushed to ``callback_url``. The stats
+count ``repeats``: numbers a campaign (the ``OutId`` before its first ``:``) messaged again.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class SmsSimulator:
         self._history: deque[tuple[str, str, str, str]] = deque(
             maxlen=config.history_requests)
         self._biz_seq = 900619746936498
+        # (campaign, number) pairs already messaged, hashed: a million numbers cost ~60 MB.
+        self._messaged: set[int] = set()
 
     def gateway_error(self, status: int, code: str, message: str) -> web.Response:
         body = {"RequestId": str(uuid.uuid4()).upper(), "HostId": "dysmsapi.aliyuncs.com",
@@ -211,8 +215,22 @@ class SmsSimulator:
         stats.add(f"{action}_requests")
         stats.add("recipients", len(phones))
         self._remember(phones, params.get("OutId", ""), template)
+        self._count_repeats(phones, params.get("OutId", ""), stats)
         self._schedule_receipts(biz_id, phones, params.get("OutId", ""), app)
         return {"RequestId": request_id, "Code": "OK", "Message": "OK", "BizId": biz_id}
+
+    def _count_repeats(self, phones: list[str], out_id: str, stats: Any) -> None:
+        """Count numbers messaged again by the same campaign (``OutId`` up to its first ``:``,
+        the dispatcher's campaign id): ``repeats`` must stay 0 whatever crashes."""
+        if not out_id:
+            return
+        campaign = out_id.split(":", 1)[0]
+        for phone in phones:
+            key = hash((campaign, phone))
+            if key in self._messaged:
+                stats.add("repeats")
+            else:
+                self._messaged.add(key)
 
     def _remember(self, phones: list[str], out_id: str, template: str) -> None:
         stamp = (datetime.now(UTC) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")

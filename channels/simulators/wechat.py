@@ -90,6 +90,7 @@ class WeChatSimulator:
         self._counters: dict[str, int] = {}
         self._last_force = 0.0
         self._client_msg_ids: dict[tuple[str, str], tuple[int, float]] = {}
+        self._messaged: set[int] = set()  # hashed (campaign, openid) pairs sent
         self._clientmsgids: dict[str, tuple[int, float]] = {}
         self._minute: dict[str, list[float]] = {}
         self._mass_received: dict[str, int] = {}
@@ -208,6 +209,13 @@ class WeChatSimulator:
             self._client_msg_ids[(openid, cmid)] = (self._msgid, now)
         stats.add("template_sent")
         stats.add("recipients")
+        if isinstance(cmid, str) and ":" in cmid:
+            # A campaign (client_msg_id "<campaign>:<member>") messaging an openid again past
+            # the dedupe window: must stay 0.
+            seen_key = hash((cmid.split(":", 1)[0], openid))
+            if seen_key in self._messaged:
+                stats.add("repeats")
+            self._messaged.add(seen_key)
         blocked = address_in_share(openid, faults.invalid_share, "wx-block")
         self._push({"ToUserName": "gh_sim000000001", "FromUserName": openid,
                     "CreateTime": int(now), "MsgType": "event",

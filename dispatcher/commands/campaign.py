@@ -1,36 +1,53 @@
-"""``quanpai campaign run|status``: launch a campaign to a segment snapshot and watch it."""
+"""``quanpai campaign create FILE | run ID|FILE | list | status ID [--watch] | pause ID |
+resume ID | cancel ID | requeue ID``: define, launch, watch and steer campaigns."""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from analytics.stream import RedisStreamSink
-from catalog.errors import CatalogError
-from catalog.templates import CouponTemplate, save_template
-from channels.content import DEFAULT_SMS, DEFAULT_WECHAT, CampaignContent, validate
-from channels.errors import ContentError
-from dispatcher.actors import message_variables, register_actors
-from dispatcher.broker import make_broker
-from dispatcher.campaigns import CHANNELS, Campaign, CampaignStore, new_campaign_id
-from dispatcher.errors import CampaignError
-from dispatcher.launch import launch, wait_done
+from dispatcher.audience import load_audience, read_member_file
+from dispatcher.campaigns import Campaign, CampaignStore
+from dispatcher.definition import (
+    Audience,
+    CampaignDefinition,
+    CouponSpec,
+    load_definition,
+    parse_definition,
+)
+from dispatcher.errors import CampaignError, DefinitionError
+from dispatcher.launch import wait_done
+from dispatcher.operations import (
+    build_launch_deps,
+    create_draft,
+    launch_draft,
+    launch_now,
+    requeue,
+    status_report,
+    steer,
+)
 from infra.cli_support import UsageError
 from infra.redis_client import make_redis
 from infra.services import resolve_redis_url
 from infra.settings import Settings
 
+__all__ = ["CouponSpec", "register", "run_campaign"]
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("campaign", help="run a coupon campaign to a segment")
+    parser = sub.add_parser("campaign", help="define, launch, watch and steer campaigns")
     actions = parser.add_subparsers(dest="action", required=True)
-    run_p = actions.add_parser("run", help="launch a campaign to a snapshot (Parquet or CSV)")
-    run_p.add_argument("--snapshot", type=Path, required=True)
+    create_p = actions.add_parser("create", help="check a definition file and keep it as a draft")
+    create_p.add_argument("file", type=Path)
+    create_p.set_defaults(func=create)
+    run_p = actions.add_parser("run", help="launch a draft (ID) or a definition file")
+    run_p.add_argument("target", nargs="?", help="campaign id or definition file (YAML)")
+    run_p.add_argument("--snapshot", type=Path, help="members (Parquet/CSV or a snapshot dir)")
+    run_p.add_argument("--segment", default="", help="segment of the snapshot directory")
     run_p.add_argument("--name", default="唤醒券")
     run_p.add_argument("--channels", default="wechat_mass,sms,alipay")
     run_p.add_argument("--holdout-permille", type=int, default=0)
@@ -41,132 +58,191 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_p.add_argument("--wait", action="store_true", help="show progress until done")
     run_p.add_argument("--timeout", type=float, default=3600.0)
     run_p.set_defaults(func=run)
-    status_p = actions.add_parser("status", help="progress of a campaign")
+    list_p = actions.add_parser("list", help="campaigns, newest first")
+    list_p.set_defaults(func=list_campaigns)
+    status_p = actions.add_parser("status", help="state and per-channel counts of a campaign")
     status_p.add_argument("campaign_id")
+    status_p.add_argument("--watch", action="store_true", help="progress bar until it ends")
+    status_p.add_argument("--timeout", type=float, default=3600.0)
     status_p.set_defaults(func=status)
+    for name, text in (("pause", "pause a campaign (takes effect within 2 s)"),
+                       ("resume", "resume a paused campaign"),
+                       ("cancel", "cancel a campaign (queued batches send nothing)"),
+                       ("requeue", "run a campaign's dead-lettered batches again")):
+        p = actions.add_parser(name, help=text)
+        p.add_argument("campaign_id")
+        p.set_defaults(func=operate, operation=name)
 
 
-@dataclass(frozen=True)
-class CouponSpec:
-    threshold_fen: int = 10000
-    discount_fen: int = 1500
-    valid_days: int = 30
-    name: str = ""  # the coupon's title; default 满X减Y券
-
-    def expiry(self, issue_day: date) -> date:
-        """Last valid day of a coupon issued on ``issue_day`` (the issue day counts as day 1)."""
-        return issue_day + timedelta(days=self.valid_days - 1)
-
-    @property
-    def title(self) -> str:
-        return self.name or f"满{self.threshold_fen // 100}减{self.discount_fen // 100}券"
-
-
-def read_snapshot(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise UsageError(f"--snapshot {path}: no such file")
+def _definition_from_flags(args: argparse.Namespace) -> CampaignDefinition:
+    if args.timeout <= 0:
+        raise UsageError("--timeout: must be positive")
+    data = {
+        "name": args.name, "channels": args.channels,
+        "holdout_permille": args.holdout_permille,
+        "coupon": {"threshold_fen": args.threshold_fen, "discount_fen": args.discount_fen,
+                   "valid_days": args.valid_days, "title": args.title},
+        "audience": {"snapshot": str(args.snapshot), "segment": args.segment},
+    }
     try:
-        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"--snapshot {path}: cannot read ({exc})") from None
-    if "member_id" not in frame:
-        raise UsageError(f"--snapshot {path}: needs a member_id column")
-    return frame
+        return parse_definition(data)
+    except DefinitionError as exc:
+        flag = {"holdout_permille": "--holdout-permille", "name": "--name"}.get(
+            exc.field, "--" + exc.field.split(".")[-1].split("[")[0].replace("_", "-"))
+        raise UsageError(f"{flag}: {exc.message}") from None
 
 
-def check_content(campaign: Campaign, snapshot: pd.DataFrame) -> None:
-    """Check every channel's message with the longest values this campaign will produce;
-    raises ``ContentError`` naming each problem."""
-    names = snapshot["name"].dropna().astype(str).tolist() if "name" in snapshot else []
-    longest = max(names, key=len, default="会员")
-    for channel in campaign.channels:
-        kind = channel.split("_", 1)[0]
-        if kind not in ("sms", "wechat") or channel == "wechat_mass":
-            continue  # card mass sends and Alipay vouchers carry no template text
-        sample = message_variables(campaign, channel=channel, name=longest, code="X" * 16)
-        validate(CampaignContent(sms=DEFAULT_SMS if kind == "sms" else None,
-                                 wechat=DEFAULT_WECHAT if kind == "wechat" else None), sample)
+def _watch(store: CampaignStore, campaign: Campaign, timeout: float) -> bool:
+    """Progress bar until the campaign ends (or every batch is done or deferred). Ctrl-C stops
+    watching only: the campaign goes on."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    try:
+        with Progress(*columns) as progress:
+            task = progress.add_task("issue + send", total=campaign.total_members)
+            return wait_done(store=store, campaign=campaign, timeout=timeout,
+                             settle_deferred=True,
+                             on_progress=lambda done, total: progress.update(task,
+                                                                             completed=done))
+    except KeyboardInterrupt:
+        print(f"stopped watching; campaign {campaign.campaign_id} goes on. "
+              f"To stop it: quanpai campaign cancel {campaign.campaign_id}")
+        return False
 
 
 def run_campaign(
     snapshot: pd.DataFrame, *, settings: Settings, name: str, channels: tuple[str, ...],
     holdout_permille: int, coupon: CouponSpec, wait: bool, timeout: float,
 ) -> Campaign:
-    """Create the template and campaign, enqueue its batches, optionally wait with progress
-    until every batch is done or deferred to a later window (SMS quiet hours, quotas)."""
-    client = make_redis(resolve_redis_url(settings))
-    now = datetime.now(UTC)
-    local_day = now.astimezone(settings.timezone).date()
-    # Everything is checked before anything is written: a refused campaign leaves no template.
+    """Launch a campaign to ``snapshot`` (a frame of members) and optionally watch it; the
+    programmatic form of ``campaign run --snapshot``. Raises ``UsageError`` on bad input
+    (nothing written)."""
     try:
-        template = CouponTemplate(
-            merchant_id=settings.merchant_id, kind="threshold", name=coupon.title,
-            total_stock=max(len(snapshot), 1), threshold_fen=coupon.threshold_fen,
-            discount_fen=coupon.discount_fen, valid_days=coupon.valid_days,
-        )
-        campaign = Campaign(
-            campaign_id=new_campaign_id(now.astimezone(settings.timezone)),
-            merchant_id=settings.merchant_id, name=name, template_id="",
-            coupon_title=coupon.title, channels=channels, holdout_permille=holdout_permille,
-            created_at=now.isoformat(), extra={"expiry": coupon.expiry(local_day).isoformat()},
-        )
-        check_content(campaign, snapshot)
-        campaign = replace(campaign, template_id=save_template(client, template))
-    except (CatalogError, CampaignError, ContentError) as exc:
+        definition = parse_definition({
+            "name": name, "channels": list(channels), "holdout_permille": holdout_permille,
+            "coupon": {"threshold_fen": coupon.threshold_fen, "discount_fen": coupon.discount_fen,
+                       "valid_days": coupon.valid_days, "title": coupon.name},
+            "audience": {"snapshot": "-"},
+        })
+        deps = build_launch_deps(settings)
+        campaign_id = launch_now(definition, snapshot, deps=deps, now=datetime.now(UTC))
+    except CampaignError as exc:
         raise UsageError(str(exc)) from None
-    store = CampaignStore(client=client)
-    actor = register_actors(make_broker(resolve_redis_url(settings)), processor=None)
-    events = RedisStreamSink(client=client, stream=settings.events_stream)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns) as progress:
-        queued = progress.add_task("enqueue", total=len(snapshot))
-        campaign, _plan = launch(
-            snapshot, campaign=campaign, store=store, actor=actor, events=events,
-            batch_size=settings.batch_size, now=now,
-            on_enqueued=lambda done, total: progress.update(queued, completed=done, total=total),
-        )
-        if wait:
-            issued = progress.add_task("issue + send", total=campaign.total_members)
-            try:
-                finished = wait_done(
-                    store=store, campaign=campaign, timeout=timeout, settle_deferred=True,
-                    on_progress=lambda done, total: progress.update(issued, completed=done),
-                )
-            except KeyboardInterrupt:
-                # The operator stopped watching: stop the campaign too, so workers skip the
-                # batches still queued instead of sending them later.
-                store.update(campaign.campaign_id, status="cancelled")
-                raise
-            if not finished:
-                raise CampaignError(f"campaign {campaign.campaign_id} not done in {timeout}s")
-    return store.get(campaign.campaign_id)
+    campaign = deps.store.get(campaign_id)
+    if wait and not _watch(deps.store, campaign, timeout):
+        raise CampaignError(f"campaign {campaign_id} not done in {timeout}s")
+    return deps.store.get(campaign_id)
+
+
+def _launch_file(path: Path, settings: Settings, *, wait: bool, timeout: float) -> Campaign:
+    try:
+        definition = load_definition(path)
+        deps = build_launch_deps(settings)
+        members = load_audience(definition.audience)
+        campaign_id = launch_now(definition, members, deps=deps, now=datetime.now(UTC))
+    except CampaignError as exc:
+        raise UsageError(str(exc)) from None
+    campaign = deps.store.get(campaign_id)
+    if wait:
+        _watch(deps.store, campaign, timeout)
+    return deps.store.get(campaign_id)
+
+
+def _summary(campaign: Campaign) -> str:
+    return (f"campaign {campaign.campaign_id}: {campaign.total_members:,} members in "
+            f"{campaign.total_batches:,} batches, {campaign.held_out:,} held out, "
+            f"status {campaign.status}")
+
+
+def _warn_without_workers(deps_store: CampaignStore) -> None:
+    from dispatcher.broker import live_workers
+
+    if live_workers(deps_store.client) == 0:
+        print("warning: no worker has a live heartbeat; batches wait in the queue until "
+              "`quanpai worker` runs")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    channels = tuple(c.strip() for c in args.channels.split(",") if c.strip())
-    unknown = [c for c in channels if c not in CHANNELS]
-    if unknown or not channels:
-        raise UsageError(f"--channels: unknown channel {unknown[:1]} (use {','.join(CHANNELS)})")
-    snapshot = read_snapshot(args.snapshot)
-    coupon = CouponSpec(args.threshold_fen, args.discount_fen, args.valid_days, args.title)
-    campaign = run_campaign(
-        snapshot, settings=settings, name=args.name, channels=channels,
-        holdout_permille=args.holdout_permille, coupon=coupon, wait=args.wait,
-        timeout=args.timeout,
-    )
-    print(f"campaign {campaign.campaign_id}: {campaign.total_members:,} members in "
-          f"{campaign.total_batches:,} batches, {campaign.held_out:,} held out, "
-          f"status {campaign.status}")
+    if args.timeout <= 0:
+        raise UsageError("--timeout: must be positive")
+    if args.target is None and args.snapshot is None:
+        raise UsageError("give a campaign id, a definition file, or --snapshot FILE")
+    if args.target is not None and Path(args.target).is_file():
+        campaign = _launch_file(Path(args.target), settings, wait=args.wait,
+                                timeout=args.timeout)
+    elif args.target is not None:
+        deps = build_launch_deps(settings)
+        try:
+            campaign_id = launch_draft(args.target, deps=deps, now=datetime.now(UTC))
+        except CampaignError as exc:
+            raise UsageError(str(exc)) from None
+        campaign = deps.store.get(campaign_id)
+        if args.wait:
+            _watch(deps.store, campaign, args.timeout)
+    else:
+        definition = _definition_from_flags(args)
+        if not args.snapshot.exists():
+            raise UsageError(f"--snapshot {args.snapshot}: no such file")
+        try:
+            members = (read_member_file(args.snapshot) if args.snapshot.is_file()
+                       else load_audience(Audience(snapshot=args.snapshot,
+                                                   segment=args.segment)))
+        except DefinitionError as exc:
+            raise UsageError(f"--snapshot: {exc.message}") from None
+        campaign = run_campaign(
+            members, settings=settings, name=definition.name, channels=definition.channels,
+            holdout_permille=definition.holdout_permille, coupon=definition.coupon,
+            wait=args.wait, timeout=args.timeout)
+    store = CampaignStore(client=make_redis(resolve_redis_url(settings)))
+    _warn_without_workers(store)
+    print(_summary(store.get(campaign.campaign_id)))
+    return 0
+
+
+def create(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        definition = load_definition(args.file)
+        campaign_id = create_draft(definition, deps=build_launch_deps(settings),
+                                   now=datetime.now(UTC))
+    except CampaignError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"campaign {campaign_id}: draft; launch it with: quanpai campaign run {campaign_id}")
+    return 0
+
+
+def list_campaigns(args: argparse.Namespace, settings: Settings) -> int:
+    store = CampaignStore(client=make_redis(resolve_redis_url(settings)))
+    for campaign_id in store.list_ids():
+        campaign = store.get(campaign_id)
+        state = store.progress(campaign_id)
+        print(f"{campaign_id}  {campaign.status:<24} {state.members_processed:>9,}/"
+              f"{campaign.total_members:<9,} {campaign.name}")
     return 0
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
     store = CampaignStore(client=make_redis(resolve_redis_url(settings)))
-    campaign = store.get(args.campaign_id)
-    state = store.progress(campaign.campaign_id)
-    deferred = f", {state.batches_deferred} deferred" if state.batches_deferred else ""
-    print(f"{campaign.campaign_id} {campaign.name}: {campaign.status}, "
-          f"{state.batches_done}/{campaign.total_batches} batches{deferred}, "
-          f"{state.members_processed:,}/{campaign.total_members:,} members")
+    try:
+        campaign = store.get(args.campaign_id)
+    except CampaignError as exc:
+        raise UsageError(str(exc)) from None
+    if args.watch and campaign.status not in ("completed", "completed_with_failures",
+                                              "cancelled", "draft"):
+        _watch(store, campaign, args.timeout)
+    for line in status_report(store, args.campaign_id):
+        print(line)
+    return 0
+
+
+def operate(args: argparse.Namespace, settings: Settings) -> int:
+    deps = build_launch_deps(settings)
+    try:
+        if args.operation == "requeue":
+            batches = requeue(args.campaign_id, deps=deps)
+            print(f"campaign {args.campaign_id}: {batches} dead-lettered batches queued again")
+            return 0
+        state = steer(deps.store, args.campaign_id, args.operation)
+    except CampaignError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"campaign {args.campaign_id}: {state}")
     return 0

@@ -79,7 +79,7 @@ def test_redelivered_batches_issue_and_send_nothing_twice(
     try:
         campaign = run_campaign(members, settings=settings, name="t", channels=("sms",),
                                 holdout_permille=0, coupon=CouponSpec(), wait=True, timeout=60)
-        assert campaign.status == "done"
+        assert campaign.status == "completed"
         sent_before = sms_recipients(simulators)
         assert sent_before == 500
         entries_before = redis_client.xlen(settings.events_stream)

@@ -1,0 +1,74 @@
+"""A campaign's audience as one frame of members: from a snapshot directory (verified against its
+manifest and fingerprint), a rules file evaluated now and frozen as a snapshot, or a plain
+Parquet/CSV file of members (the quick path of ``campaign run --snapshot FILE``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from dispatcher.definition import Audience
+from dispatcher.errors import DefinitionError
+from segmentation.errors import SegmentationError
+
+
+def read_member_file(path: Path, *, field: str = "audience.snapshot") -> pd.DataFrame:
+    """A Parquet or CSV file with one row per member (column ``member_id``)."""
+    try:
+        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    except (ValueError, OSError) as exc:
+        raise DefinitionError(field, f"{path}: cannot read ({exc})") from None
+    if "member_id" not in frame:
+        raise DefinitionError(field, f"{path}: needs a member_id column")
+    return frame
+
+
+def _one_segment(members: pd.DataFrame, segment: str, field: str) -> pd.DataFrame:
+    if "segment" not in members:
+        return members
+    names = list(dict.fromkeys(members["segment"].astype(str)))
+    if not segment:
+        if len(names) > 1:
+            raise DefinitionError("audience.segment", f"the {field} has several segments "
+                                  f"({', '.join(names)}): name one")
+        return members
+    if segment not in names:
+        raise DefinitionError("audience.segment", f"{segment!r} is not in the {field} "
+                              f"({', '.join(names)})")
+    return members[members["segment"].astype(str) == segment]
+
+
+def load_audience(audience: Audience, *, freeze_into: Path | None = None) -> pd.DataFrame:
+    """The members ``audience`` names, one row each; raises ``DefinitionError`` naming the field.
+
+    A snapshot directory must match its manifest's fingerprint (an edited or half-copied
+    snapshot is refused). A rules file is evaluated now; with ``freeze_into`` the result is
+    written there as a snapshot, so the campaign keeps what it sent to."""
+    from segmentation.snapshot import read_snapshot, take_snapshot, write_snapshot
+
+    if audience.snapshot is not None:
+        path = audience.snapshot
+        if path.is_file():
+            return read_member_file(path)
+        if not path.is_dir():
+            raise DefinitionError("audience.snapshot", f"{path}: no such snapshot directory")
+        try:
+            snapshot = read_snapshot(path)
+        except SegmentationError as exc:
+            raise DefinitionError("audience.snapshot", str(exc)) from None
+        members = _one_segment(snapshot.members, audience.segment, "snapshot")
+    else:
+        from segmentation.audience import evaluate_rules
+        from segmentation.rules import load_rules
+
+        assert audience.rules is not None
+        try:
+            evaluation = evaluate_rules(load_rules(audience.rules))
+            snapshot = take_snapshot(evaluation, segments=[audience.segment])
+            if freeze_into is not None:
+                write_snapshot(snapshot, freeze_into)
+        except SegmentationError as exc:
+            raise DefinitionError("audience.rules", str(exc)) from None
+        members = snapshot.members
+    return members.drop_duplicates("member_id").reset_index(drop=True)

@@ -1,0 +1,187 @@
+"""At most one message per member and channel, whatever crashes: a write-ahead record of every
+provider request, its outcome right after, and resolution of the calls a crash left open.
+
+Per batch two hashes (``dispatcher.campaigns``): ``wal`` holds ``<member>|<channel>`` -> the
+epoch of the first attempt, written before a request leaves; ``sent`` holds the member's settled
+outcome (``<channel>`` sent, ``x:<channel>:<code>`` failed, ``?:<channel>`` in doubt), written
+with its event in one transaction right after the answer. A member with a ``wal`` entry and no
+outcome had a call in flight when its worker died (or timed out); before anything is resent:
+
+- SMS (Aliyun ``SendSms`` is not idempotent; ``OutId`` is only a tag): ``QuerySendDetails`` by
+  phone and day, matched on the campaign's ``OutId`` prefix. Found: sent. Not found: the request
+  never reached Aliyun, resend. Query failed: ``in_doubt``.
+- WeChat template (``client_msg_id``, 10 min), WeChat mass (``clientmsgid``, 24 h) and Alipay
+  (``out_biz_no``): resend with the same key while the first attempt is inside the provider's
+  dedupe window (less a margin); past it, ``in_doubt`` (no query API says what happened).
+
+``in_doubt`` members get an ``in_doubt`` event and a count; they are never resent blindly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+import redis
+
+from analytics.events import Event
+from analytics.stream import RedisStreamSink
+from channels.base import Message, SendResult
+from dispatcher.campaigns import counts_key, sent_key, wal_key
+
+KEEP_S = 14 * 86_400
+MARGIN_S = 60.0  # resend inside a dedupe window only with this much of it left
+DEDUPE_WINDOW_S: dict[str, float] = {
+    "wechat": 600.0, "wechat_mass": 86_400.0, "alipay": 86_400.0, "alipay_cash": 86_400.0,
+}
+
+# KEYS: sent hash, counts hash. ARGV: member, outcome pairs. Moves each member's count from its
+# old outcome class to the new one, so counts stay exact under redelivery.
+_SETTLE = """
+local function class(v)
+  local head, ch = string.match(v, '^([x?]):([^:]+)')
+  if head == 'x' then return 'failed:' .. ch end
+  if head == '?' then return 'in_doubt:' .. ch end
+  if head == nil and string.sub(v, 1, 2) == '-:' then return 'skipped:' .. string.sub(v, 3) end
+  return 'sent:' .. v
+end
+for i = 1, #ARGV, 2 do
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  if old ~= ARGV[i + 1] then
+    if old then redis.call('HINCRBY', KEYS[2], class(old), -1) end
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    redis.call('HINCRBY', KEYS[2], class(ARGV[i + 1]), 1)
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[#ARGV + 1] or 1209600)
+return 1
+"""
+
+Resolution = Literal["sent", "not_sent", "unknown"]
+
+
+class Resolver(Protocol):
+    """A channel that can tell whether a call that may have left reached the member (SMS)."""
+
+    async def resolve(self, messages: Sequence[Message]) -> list[Resolution]: ...
+
+
+EventMaker = Callable[[str, str, str, str], Event]  # (kind, member, channel, reason) -> Event
+
+
+class BatchLedger:
+    """The write-ahead and outcome records of one batch; also the router's ``SendHooks``."""
+
+    def __init__(self, *, client: redis.Redis, events: RedisStreamSink, campaign_id: str,
+                 batch_no: int, make_event: EventMaker,
+                 gate: Callable[[], bool] = lambda: True,
+                 on_before: Callable[[], None] = lambda: None,
+                 on_after: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._events = events
+        self._wal = wal_key(campaign_id, batch_no)
+        self._sent = sent_key(campaign_id, batch_no)
+        self._counts = counts_key(campaign_id)
+        self._settle = client.register_script(_SETTLE)
+        self._make_event = make_event
+        self._gate = gate
+        self._on_before = on_before
+        self._on_after = on_after
+        self._clock = clock
+
+    def settled(self, member_ids: Sequence[str]) -> dict[str, str]:
+        """Members of ``member_ids`` whose outcome is recorded -> that outcome."""
+        if not member_ids:
+            return {}
+        values: list[Any] = self._client.hmget(self._sent, list(member_ids))
+        return {m: v.decode() for m, v in zip(member_ids, values, strict=True) if v is not None}
+
+    def open_calls(self) -> dict[str, dict[str, float]]:
+        """Member -> {channel: first attempt epoch} of the calls recorded as leaving."""
+        out: dict[str, dict[str, float]] = {}
+        raw: Any = self._client.hgetall(self._wal)
+        for field, value in raw.items():
+            member, _, channel = field.decode().rpartition("|")
+            out.setdefault(member, {})[channel] = float(value)
+        return out
+
+    def settle(self, outcomes: Mapping[str, str], events: Sequence[Event]) -> None:
+        """Record outcomes (member -> outcome) and their events in one transaction."""
+        if not outcomes and not events:
+            return
+        pipe = self._client.pipeline(transaction=True)
+        if outcomes:
+            args: list[str] = [x for pair in outcomes.items() for x in pair]
+            self._settle(keys=[self._sent, self._counts], args=args, client=pipe)
+        self._events.emit_in(pipe, list(events))
+        pipe.execute()
+
+    def forget(self, member: str, channel: str) -> None:
+        """The call to ``member`` on ``channel`` certainly did not reach the provider."""
+        self._client.hdel(self._wal, f"{member}|{channel}")
+
+    # The router's hooks. They use the synchronous client on the shared event loop: one short
+    # Redis round trip per provider request, which must be durable before the request leaves.
+    async def before(self, channel: str, messages: Sequence[Message]) -> bool:
+        if not self._gate():
+            return False
+        now = self._clock()
+        pipe = self._client.pipeline(transaction=False)
+        for message in messages:
+            pipe.hsetnx(self._wal, f"{message.member_id}|{channel}", f"{now:.3f}")
+        pipe.expire(self._wal, KEEP_S)
+        pipe.execute()
+        self._on_before()
+        return True
+
+    async def after(self, channel: str, messages: Sequence[Message],
+                    results: Sequence[SendResult]) -> None:
+        self._on_after()
+        outcomes = {r.member_id: channel for r in results if r.status == "sent"}
+        events = [self._make_event("sent", r.member_id, channel, "") for r in results
+                  if r.status == "sent"]
+        self.settle(outcomes, events)
+        # A definite refusal never reached a member: the call is closed. Timeouts and network
+        # errors stay open, to be resolved before a resend.
+        closed = [f"{r.member_id}|{channel}" for r in results
+                  if r.status != "sent" and r.code not in ("timeout", "network")]
+        if closed:
+            self._client.hdel(self._wal, *closed)
+
+
+async def resolve_open_calls(
+    ledger: BatchLedger, open_calls: Mapping[str, Mapping[str, float]],
+    messages: Mapping[str, Mapping[str, Message]], *, resolvers: Mapping[str, Resolver],
+    now: float,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Decide each open call: returns (settled member -> outcome, in-doubt member -> channel).
+    Members in neither may be sent (again, with the same key where the provider dedupes).
+    ``messages`` is member -> channel -> the message that would be sent there."""
+    sent: dict[str, str] = {}
+    doubt: dict[str, str] = {}
+    to_query: dict[str, list[Message]] = {}
+    for member, calls in open_calls.items():
+        for channel, first in calls.items():
+            message = messages.get(member, {}).get(channel)
+            if channel in DEDUPE_WINDOW_S:
+                if now - first > DEDUPE_WINDOW_S[channel] - MARGIN_S:
+                    doubt[member] = channel
+                continue  # inside the window: the same key makes a resend safe
+            if channel in resolvers and message is not None:
+                to_query.setdefault(channel, []).append(message)
+            else:
+                doubt[member] = channel
+    for channel, batch in to_query.items():
+        answers = await resolvers[channel].resolve(batch)
+        for message, answer in zip(batch, answers, strict=True):
+            if answer == "sent":
+                sent[message.member_id] = channel
+            elif answer == "unknown":
+                doubt[message.member_id] = channel
+            else:
+                ledger.forget(message.member_id, channel)
+    for member in sent:
+        doubt.pop(member, None)
+    return sent, doubt
