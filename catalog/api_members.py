@@ -2,41 +2,50 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Annotated, Any
 
-from catalog.accounts import buy_in_points_mall, ledger, read_account, recharge
-from catalog.api import (
-    bool_field,
-    catalog_of,
-    int_field,
-    json_body,
-    principal,
-    respond,
-    text_field,
+from aiohttp import web
+from msgspec import Meta
+
+from catalog.accounts import buy_in_points_mall, ledger, load_merchant_rules, read_account, recharge
+from catalog.api import catalog_of
+from catalog.api_models import (
+    AccountWithLedger,
+    ClaimIn,
+    ClaimOut,
+    ClaimRedeemOut,
+    Code,
+    GiftState,
+    Id,
+    MallIn,
+    MallOut,
+    MemberIn,
+    PaymentIn,
+    PaymentOut,
+    RechargeIn,
+    RechargeOut,
 )
 from catalog.claims import after_payment, mint_claim, redeem_claim
 from catalog.errors import InvalidInput
 from catalog.gifts import accept_transfer, activate, cancel_transfer, start_transfer
 from catalog.rules import dump_rules, rules_from_json, rules_key
-from catalog.templates import check_id
+from infra.http_api import Route, principal, respond
 
 
-def _member_for(request: web.Request, data: dict[str, object]) -> str:
+def _member_for(request: web.Request, member_id: str | None) -> str:
     """The member a request acts for: a member token's own, or ``member_id`` in the body."""
     who = principal(request)
-    if who.role == "member" and "member_id" not in data:
-        return who.member_id
-    member_id = text_field(data, "member_id")  # type: ignore[arg-type]
-    check_id("member_id", member_id)
+    if member_id is None:
+        if who.role == "member":
+            return who.member_id
+        raise InvalidInput("member_id", "required")
     who.require_member(member_id)
     return member_id
 
 
 async def get_account(request: web.Request) -> web.Response:
     who = principal(request)
-    who.require("operator", "cashier", "member")
     member_id = request.match_info["member_id"]
-    check_id("member_id", member_id)
     who.require_member(member_id)
     cat = catalog_of(request)
     account = await read_account(cat, who.merchant_id, member_id)
@@ -44,115 +53,85 @@ async def get_account(request: web.Request) -> web.Response:
     return respond({**account.to_json(), "ledger": entries})
 
 
-async def post_recharge(request: web.Request) -> web.Response:
+async def post_recharge(request: web.Request, body: RechargeIn) -> web.Response:
     who = principal(request)
-    who.require("operator", "cashier")
     member_id = request.match_info["member_id"]
-    check_id("member_id", member_id)
-    data = await json_body(request)
-    store_id = text_field(data, "store_id")
-    who.require_store(store_id)
-    ref = text_field(data, "recharge_id")
+    who.require_store(body.store_id)
     result = await recharge(catalog_of(request), who.merchant_id, member_id,
-                            amount_fen=int_field(data, "amount_fen", minimum=1), ref=ref,
-                            store_id=store_id)
+                            amount_fen=body.amount_fen, ref=body.recharge_id,
+                            store_id=body.store_id)
     return respond(result, status=201)
 
 
-async def post_payment(request: web.Request) -> web.Response:
+async def post_payment(request: web.Request, body: PaymentIn) -> web.Response:
     """A paid order: points by tier, post-payment rewards, or a join offer for non-members."""
     who = principal(request)
-    who.require("operator", "cashier")
-    data = await json_body(request)
-    store_id = text_field(data, "store_id")
-    who.require_store(store_id)
-    member_id = text_field(data, "member_id", required=False)
-    if member_id:
-        check_id("member_id", member_id)
+    who.require_store(body.store_id)
     result = await after_payment(
-        catalog_of(request), merchant_id=who.merchant_id, store_id=store_id,
-        order_id=text_field(data, "order_id"), amount_fen=int_field(data, "amount_fen",
-                                                                     minimum=1),
-        member_id=member_id, from_balance=bool_field(data, "from_balance"),
-        points_used=int_field(data, "points_used", required=False))
+        catalog_of(request), merchant_id=who.merchant_id, store_id=body.store_id,
+        order_id=body.order_id, amount_fen=body.amount_fen, member_id=body.member_id or "",
+        from_balance=body.from_balance, points_used=body.points_used)
     return respond(result, status=201)
 
 
-async def post_claim(request: web.Request) -> web.Response:
+async def post_claim(request: web.Request, body: ClaimIn) -> web.Response:
     who = principal(request)
-    who.require("printer", "cashier", "operator")
-    data = await json_body(request)
-    store_id = text_field(data, "store_id")
-    who.require_store(store_id)
-    claim = mint_claim(catalog_of(request), merchant_id=who.merchant_id, store_id=store_id,
-                       order_id=text_field(data, "order_id"),
-                       amount_fen=int_field(data, "amount_fen", minimum=1))
+    who.require_store(body.store_id)
+    claim = mint_claim(catalog_of(request), merchant_id=who.merchant_id, store_id=body.store_id,
+                       order_id=body.order_id, amount_fen=body.amount_fen)
     return respond(claim, status=201)
 
 
-async def post_claim_redeem(request: web.Request) -> web.Response:
+async def post_claim_redeem(request: web.Request, body: MemberIn) -> web.Response:
     who = principal(request)
-    who.require("member", "cashier", "operator")
-    data = await json_body(request)
-    member_id = _member_for(request, data)
     result = await redeem_claim(catalog_of(request), merchant_id=who.merchant_id,
-                                token=request.match_info["token"], member_id=member_id)
+                                token=request.match_info["token"],
+                                member_id=_member_for(request, body.member_id))
     return respond(result)
 
 
-async def post_mall(request: web.Request) -> web.Response:
+async def post_mall(request: web.Request, body: MallIn) -> web.Response:
     who = principal(request)
-    who.require("member", "cashier", "operator")
-    data = await json_body(request)
-    member_id = _member_for(request, data)
     result = await buy_in_points_mall(
-        catalog_of(request), who.merchant_id, member_id,
-        template_id=text_field(data, "template_id"), ref=text_field(data, "purchase_id"))
+        catalog_of(request), who.merchant_id, _member_for(request, body.member_id),
+        template_id=body.template_id, ref=body.purchase_id)
     return respond(result, status=201)
 
 
 async def post_activate(request: web.Request) -> web.Response:
     who = principal(request)
-    who.require("cashier", "operator")
     result = await activate(catalog_of(request), merchant_id=who.merchant_id,
                             code=request.match_info["code"])
     return respond(result)
 
 
-async def post_transfer(request: web.Request) -> web.Response:
+async def post_transfer(request: web.Request, body: MemberIn) -> web.Response:
     who = principal(request)
-    who.require("member", "operator")
-    data = await json_body(request)
     result = await start_transfer(catalog_of(request), merchant_id=who.merchant_id,
                                   code=request.match_info["code"],
-                                  member_id=_member_for(request, data))
+                                  member_id=_member_for(request, body.member_id))
     return respond(result, status=201)
 
 
-async def post_transfer_cancel(request: web.Request) -> web.Response:
+async def post_transfer_cancel(request: web.Request, body: MemberIn) -> web.Response:
     who = principal(request)
-    who.require("member", "operator")
-    data = await json_body(request)
     result = await cancel_transfer(catalog_of(request), merchant_id=who.merchant_id,
                                    code=request.match_info["code"],
-                                   member_id=_member_for(request, data))
+                                   member_id=_member_for(request, body.member_id))
     return respond(result)
 
 
-async def post_transfer_accept(request: web.Request) -> web.Response:
+async def post_transfer_accept(request: web.Request, body: MemberIn) -> web.Response:
     who = principal(request)
-    who.require("member", "operator")
-    data = await json_body(request)
     result = await accept_transfer(catalog_of(request), merchant_id=who.merchant_id,
                                    token=request.match_info["token"],
-                                   member_id=_member_for(request, data))
+                                   member_id=_member_for(request, body.member_id))
     return respond(result, status=201)
 
 
-async def put_rules(request: web.Request) -> web.Response:
+async def put_rules(request: web.Request, body: dict[str, Any]) -> web.Response:
     who = principal(request)
-    who.require("operator")
-    rules = rules_from_json(await json_body(request))
+    rules = rules_from_json(body)
     cat = catalog_of(request)
     templates = await cat.templates(who.merchant_id, fresh=True)
     wanted = [t for r in rules.recharge for t in r.template_ids]
@@ -167,22 +146,47 @@ async def put_rules(request: web.Request) -> web.Response:
 
 async def get_rules(request: web.Request) -> web.Response:
     who = principal(request)
-    who.require("operator", "cashier")
-    from catalog.accounts import load_merchant_rules
-
     return respond((await load_merchant_rules(catalog_of(request), who.merchant_id)).to_json())
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/members/{member_id}/account", get_account)
-    app.router.add_post("/v1/members/{member_id}/recharges", post_recharge)
-    app.router.add_post("/v1/payments", post_payment)
-    app.router.add_post("/v1/points/claims", post_claim)
-    app.router.add_post("/v1/points/claims/{token}/redeem", post_claim_redeem)
-    app.router.add_post("/v1/points/mall", post_mall)
-    app.router.add_post("/v1/gift-cards/{code}/activate", post_activate)
-    app.router.add_post("/v1/gift-cards/{code}/transfer", post_transfer)
-    app.router.add_post("/v1/gift-cards/{code}/transfer/cancel", post_transfer_cancel)
-    app.router.add_post("/v1/gift-cards/transfers/{token}/accept", post_transfer_accept)
-    app.router.add_put("/v1/rules", put_rules)
-    app.router.add_get("/v1/rules", get_rules)
+Token = Annotated[str, Meta(min_length=1, max_length=2048)]
+_MEMBER = {"member_id": Id}
+_CODE = {"code": Code}
+_TOKEN = {"token": Token}
+_Rules = dict[str, Any]
+ROUTES = [
+    Route("GET", "/v1/members/{member_id}/account", get_account,
+          "Stored value, points, tier and ledger", ("operator", "cashier", "member"),
+          responses={200: AccountWithLedger}, path_params=_MEMBER, tags=("members",)),
+    Route("POST", "/v1/members/{member_id}/recharges", post_recharge,
+          "充值 with the matching bonus", ("operator", "cashier"), RechargeIn,
+          {201: RechargeOut}, path_params=_MEMBER, tags=("members",)),
+    Route("POST", "/v1/payments", post_payment,
+          "支付后营销: points and rewards after a payment", ("operator", "cashier"),
+          PaymentIn, {201: PaymentOut}, tags=("members",)),
+    Route("POST", "/v1/points/claims", post_claim,
+          "Mint a one-time points claim token for a receipt QR",
+          ("printer", "cashier", "operator"), ClaimIn, {201: ClaimOut}, tags=("members",)),
+    Route("POST", "/v1/points/claims/{token}/redeem", post_claim_redeem,
+          "Grant a claim's points once (joins if needed)", ("member", "cashier", "operator"),
+          MemberIn, {200: ClaimRedeemOut}, path_params=_TOKEN, tags=("members",)),
+    Route("POST", "/v1/points/mall", post_mall, "Buy a coupon with points",
+          ("member", "cashier", "operator"), MallIn, {201: MallOut}, tags=("members",)),
+    Route("POST", "/v1/gift-cards/{code}/activate", post_activate,
+          "Activate a gift card sold inactive (未激活)", ("cashier", "operator"),
+          responses={200: GiftState}, path_params=_CODE, tags=("members",)),
+    Route("POST", "/v1/gift-cards/{code}/transfer", post_transfer,
+          "Start a gift card transfer (once per card)", ("member", "operator"), MemberIn,
+          {201: GiftState}, path_params=_CODE, tags=("members",)),
+    Route("POST", "/v1/gift-cards/{code}/transfer/cancel", post_transfer_cancel,
+          "Cancel a pending transfer", ("member", "operator"), MemberIn, {200: GiftState},
+          path_params=_CODE, tags=("members",)),
+    Route("POST", "/v1/gift-cards/transfers/{token}/accept", post_transfer_accept,
+          "Accept a gift card transfer", ("member", "operator"), MemberIn, {201: GiftState},
+          path_params=_TOKEN, tags=("members",)),
+    Route("PUT", "/v1/rules", put_rules,
+          "Set tiers, stored-value discounts, points, recharge and post-payment rules",
+          ("operator",), _Rules, {200: _Rules}, tags=("members",)),
+    Route("GET", "/v1/rules", get_rules, "The merchant's rules", ("operator", "cashier"),
+          responses={200: _Rules}, tags=("members",)),
+]

@@ -1,6 +1,6 @@
 """The catalog service object the HTTP handlers share: Redis client, scripts, templates, events.
 
-Built once by the composition root (``catalog.cli``) and passed down; nothing here opens a
+Built once by the composition root (``dispatcher.app``) and passed down; nothing here opens a
 connection on import.
 """
 

@@ -1,11 +1,15 @@
 """Errors of the catalog package, documented in one place.
 
-``CatalogError``
+The HTTP-facing errors are the shared ones of ``infra.errors`` (every package's routes answer
+them the same way); the catalog adds only ``StoreUnavailable``.
+
+``CatalogError`` (``infra.errors.ApiError``)
     ``InvalidInput``      bad input naming the field (HTTP 422, CLI exit 2); nothing was changed.
     ``NotFound``          a template, coupon, redemption or member does not exist (HTTP 404).
     ``Refused``           a legal request the rules refuse: already redeemed, expired, wrong store,
                           daily limit, insufficient balance (HTTP 409 with a ``reason``).
     ``Forbidden``         the caller's role, merchant or store does not allow the action (HTTP 403).
+    ``Unauthorized``      no valid bearer token (HTTP 401).
     ``StoreUnavailable``  Redis could not be reached or answered busy: retryable; nothing is
                           half-applied because every state change is one Lua script.
 
@@ -14,49 +18,13 @@
 
 from __future__ import annotations
 
-
-class CatalogError(Exception):
-    """Base of every error the catalog raises on purpose."""
-
-    retryable = False
-    status = 400
+from infra.errors import ApiError as CatalogError
+from infra.errors import Forbidden, InvalidInput, NotFound, Refused, Unauthorized, Unavailable
 
 
-class InvalidInput(CatalogError):
-    """A field of a request or template is missing or malformed."""
-
-    status = 422
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-class NotFound(CatalogError):
-    status = 404
-
-
-class Refused(CatalogError):
-    """The rules refuse the request; ``reason`` is a stable machine-readable word."""
-
-    status = 409
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class Forbidden(CatalogError):
-    status = 403
-
-
-class Unauthorized(CatalogError):
-    status = 401
-
-
-class StoreUnavailable(CatalogError):
+class StoreUnavailable(Unavailable):
     """Redis is down or busy (loading after a restart): try again shortly."""
 
-    retryable = True
-    status = 503
+
+__all__ = ["CatalogError", "Forbidden", "InvalidInput", "NotFound", "Refused",
+           "StoreUnavailable", "Unauthorized"]

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "roi": ("dispatcher.commands.roi", "print campaign ROI from ClickHouse"),
     "demo": ("dispatcher.commands.demo", "the whole flow on the embedded default"),
     "simulate": ("channels.cli", "run the WeChat / SMS / Alipay simulators"),
-    "serve": ("catalog.cli", "run the catalog HTTP API"),
+    "serve": ("dispatcher.commands.serve", "run the HTTP API (catalog, campaigns, ROI)"),
 }
 
 

@@ -273,9 +273,9 @@ def _wait_http(url: str, timeout: float = 20) -> None:
 
 
 def run(*, size: str, workers: int = 2) -> list[Result]:
-    from catalog.auth import mint_token
     from infra.ports import free_port
     from infra.redis_server import RedisServer
+    from infra.tokens import mint_bearer as mint_token
 
     seconds = SECONDS[size]
     results: list[Result] = []

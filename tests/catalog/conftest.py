@@ -18,11 +18,11 @@ from aiohttp import web
 from redis.cluster import RedisCluster
 
 from analytics.stream import RedisStreamSink
-from catalog.api import make_app
-from catalog.auth import mint_token
 from catalog.context import Catalog
+from dispatcher.app import compose
 from infra.ports import free_port
 from infra.redis_server import RedisServer
+from infra.tokens import mint_bearer
 
 SECRET = b"test-secret"
 
@@ -74,7 +74,8 @@ class ApiServer:
         self.catalog = Catalog(client=self._client_factory(), secret=SECRET,
                                tz=ZoneInfo("Asia/Shanghai"), sink=sink, template_ttl=0.0,
                                clock=self.clock)
-        self.runner = web.AppRunner(make_app(self.catalog), access_log=None)
+        self.runner = web.AppRunner(compose(secret=SECRET, catalog=self.catalog),
+                                    access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
 
@@ -94,7 +95,7 @@ class ApiServer:
         self._thread.join(10)
 
     def token(self, role: str, *, store: str = "", member: str = "", merchant: str = "") -> str:
-        return mint_token(secret=SECRET, role=role, merchant_id=merchant or self.merchant,
+        return mint_bearer(secret=SECRET, role=role, merchant_id=merchant or self.merchant,
                           store_id=store, member_id=member)
 
 

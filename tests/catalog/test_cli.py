@@ -10,8 +10,8 @@ import sys
 import time
 import urllib.request
 
-from catalog.auth import verify_token
 from infra.ports import free_port, wait_port
+from infra.tokens import verify_bearer as verify_token
 
 
 def _quanpai(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
