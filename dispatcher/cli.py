@@ -27,13 +27,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("dispatcher.commands.demo", "the whole flow on the embedded default"),
     "simulate": ("channels.cli", "run the WeChat / SMS / Alipay simulators"),
     "serve": ("dispatcher.commands.serve", "run the HTTP API (catalog, campaigns, ROI)"),
+    "doctor": ("dispatcher.commands.doctor", "check every configured dependency"),
 }
+
+# Long-running processes keep metrics (summed over their child processes) and serve /metrics.
+SERVES_METRICS = ("worker", "serve", "loader", "callbacks", "scheduler")
 
 
 def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quanpai", description="Quanpai coupon campaign engine")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    wanted = next((a for a in argv if not a.startswith("-")), None)
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve /metrics on this port (default QUANPAI_METRICS_PORT)")
+    wanted = next((a for a in argv if a in COMMANDS), None)
     for name, (module, help_text) in COMMANDS.items():
         if name == wanted:
             importlib.import_module(module).register(sub)
@@ -51,10 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
               "pip install 'quanpai[all]'", file=sys.stderr)
         return EXIT_USAGE
     args = parser.parse_args(args_list)
+    from infra.logs import configure_logging
+    from infra.metrics import start_process_metrics
     from infra.settings import load_settings
 
     try:
         settings = load_settings()
+        configure_logging(level=settings.log_level, process_name=args.command)
+        if args.command in SERVES_METRICS:
+            start_process_metrics(var_dir=settings.var_dir, command=args.command,
+                                  host=settings.metrics_host,
+                                  port=settings.metrics_port if args.metrics_port is None
+                                  else args.metrics_port)
         return int(args.func(args, settings))
     except (SettingsError, UsageError) as exc:
         print(f"quanpai: {exc}", file=sys.stderr)

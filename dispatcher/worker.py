@@ -22,6 +22,7 @@ from dispatcher.async_runner import AsyncRunner
 from dispatcher.broker import HEARTBEAT_TIMEOUT_MS, MAINTENANCE_CHANCE, make_broker
 from dispatcher.campaigns import CampaignStore
 from dispatcher.killpoints import KillPoints
+from dispatcher.telemetry import BatchLogContext, metered, prometheus_middleware
 from infra.redis_client import make_async_redis, make_redis
 from infra.services import resolve_redis_url
 from infra.settings import Settings
@@ -64,7 +65,7 @@ def start_worker(
         redis=client,
         campaigns=CampaignStore(client=client),
         events=RedisStreamSink(client=client, stream=settings.events_stream),
-        channels=channels,
+        channels=metered(channels),
         runner=runner,
         secret=settings.secret_key.encode(),
         timezone=settings.timezone,
@@ -72,6 +73,9 @@ def start_worker(
     )
     broker = make_broker(redis_url, heartbeat_timeout_ms=heartbeat_timeout_ms,
                          maintenance_chance=maintenance_chance)
+    broker.add_middleware(BatchLogContext())
+    if (prometheus := prometheus_middleware()) is not None:
+        broker.add_middleware(prometheus)
     register_actors(broker, processor=BatchProcessor(deps=deps), max_retries=max_retries)
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=500)

@@ -71,6 +71,9 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     test_kill_at: str = ""  # crash tests only: a worker SIGKILLs itself there (killpoints.py)
+    log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR or CRITICAL
+    metrics_host: str = "127.0.0.1"  # where each process serves /metrics
+    metrics_port: int = 0  # 0: no /metrics listener (``--metrics-port`` per process)
     wechat: WeChatSettings = field(default_factory=WeChatSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     alipay: AlipaySettings = field(default_factory=AlipaySettings)
@@ -147,6 +150,12 @@ def _time_window(value: str) -> str:
     return value
 
 
+def _log_level(value: str) -> str:
+    if value.strip().upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return value.strip().upper()
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -174,6 +183,9 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("QUANPAI_API_HOST", "api_host", "api_host", _text),
     ("QUANPAI_API_PORT", "api_port", "api_port", _port),
     ("QUANPAI_TEST_KILL_AT", "test_kill_at", "test_kill_at", str),
+    ("QUANPAI_LOG_LEVEL", "log_level", "log_level", _log_level),
+    ("QUANPAI_METRICS_HOST", "metrics_host", "metrics_host", _text),
+    ("QUANPAI_METRICS_PORT", "metrics_port", "metrics_port", _port),
     ("WECHAT_BASE_URL", "wechat.base_url", "wechat.base_url", _http_url),
     ("WECHAT_APPID", "wechat.appid", "wechat.appid", _text),
     ("WECHAT_SECRET", "wechat.secret", "wechat.secret", _text),

@@ -14,6 +14,7 @@ from aiohttp import web
 from analytics.stream import RedisStreamSink
 from channels.callbacks import add_routes
 from channels.factory import build_callback_receiver
+from dispatcher.telemetry import CountingSink
 from infra.cli_support import UsageError
 from infra.redis_client import make_async_redis, make_redis
 from infra.services import resolve_redis_url
@@ -29,7 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def build_app(settings: Settings) -> web.Application:
     redis_url = resolve_redis_url(settings)
-    sink = RedisStreamSink(client=make_redis(redis_url), stream=settings.events_stream)
+    sink = CountingSink(RedisStreamSink(client=make_redis(redis_url),
+                                        stream=settings.events_stream))
     app = web.Application()
     receiver = build_callback_receiver(settings, redis=make_async_redis(redis_url), sink=sink)
     add_routes(app, receiver)
