@@ -69,6 +69,9 @@ class MeteredChannel:
         self._label = label  # the campaign's channel name (wechat_mass, not wechat)
         self.name = inner.name
         self.max_batch = inner.max_batch
+        # What ``LimitedChannel.inner`` is: the provider client, for callers that unwrap a
+        # channel to reach its other methods (the worker's open-call resolvers).
+        self.inner: Any = getattr(inner, "inner", inner)
 
     async def send(self, messages: Sequence[Message]) -> list[SendResult]:
         m = metrics()
