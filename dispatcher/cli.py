@@ -18,7 +18,7 @@ from infra.errors import QuanpaiError, SettingsError
 COMMANDS: dict[str, tuple[str, str]] = {
     "services": ("dispatcher.commands.services", "start/stop the local Redis (embedded default)"),
     "data": ("dispatcher.commands.data", "generate synthetic members, stores, transactions"),
-    "segment": ("segmentation.cli", "RFM scores, segment previews and snapshots"),
+    "segment": ("dispatcher.commands.segment", "RFM scores, segment previews and snapshots"),
     "campaign": ("dispatcher.commands.campaign", "run a coupon campaign to a segment"),
     "worker": ("dispatcher.commands.worker", "run a Dramatiq worker (issue + send batches)"),
     "loader": ("dispatcher.commands.loader", "load events from Redis into ClickHouse"),

@@ -1,8 +1,12 @@
 """``quanpai segment rfm|preview|snapshot``: RFM scores, segment previews and snapshots.
 
     quanpai segment rfm --transactions tx.parquet --out scores.csv [--as-of 2026-10-31]
-    quanpai segment preview rules.yaml [--png preview.png] [--sample 5]
-    quanpai segment snapshot rules.yaml --out snapshots/autumn [--segment NAME]
+    quanpai segment preview rules.yaml [--as-of 2026-12-03] [--png preview.png] [--sample 5]
+    quanpai segment snapshot rules.yaml --out snapshots/autumn [--segment NAME] [--as-of DAY]
+    quanpai segment tag import|set|save|refresh|list ...     (see segmentation.tag_cli)
+
+Rules with coupon conditions read the catalog's coupon facts through the provider the
+composition root passes to ``register``; rules with tag conditions read the tags on Redis.
 
 Bad options and bad rules exit 2 with one line naming the field; nothing is written then.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,15 +29,26 @@ from segmentation.errors import InvalidInput, InvalidRule
 
 if TYPE_CHECKING:
     from segmentation.audience import Evaluation
+    from segmentation.coupon_conditions import CouponFacts
+    from segmentation.tags import TagStore
+
+# builds the coupon facts provider from settings (the composition root supplies it)
+FactsBuilder = Callable[[Settings], "CouponFacts"]
 
 RFM_COLUMNS = ["member_id", "recency_days", "frequency", "monetary_total", "monetary_avg",
                "r_score", "f_score", "m_score", "rfm_code", "segment"]
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``segment rfm|preview|snapshot`` to the ``quanpai`` parser."""
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *,
+             coupon_facts: FactsBuilder | None = None) -> None:
+    """Add ``segment rfm|preview|snapshot|tag`` to the ``quanpai`` parser; ``coupon_facts``
+    builds the catalog's coupon facts provider when a rule needs it."""
+    from segmentation.tag_cli import register_tags
+
     parser = sub.add_parser("segment", help="RFM scores, segment previews and snapshots")
+    parser.set_defaults(coupon_facts=coupon_facts)
     actions = parser.add_subparsers(dest="segment_command", required=True, metavar="ACTION")
+    register_tags(actions)
 
     rfm = actions.add_parser("rfm", help="RFM scores and segments, one row per member")
     source = rfm.add_mutually_exclusive_group(required=True)
@@ -56,7 +72,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             ("snapshot", "freeze the segments' members for a campaign")):
         action = actions.add_parser(name, help=help_text)
         action.add_argument("rules", type=Path, help="segment rules YAML")
-        action.add_argument("--today", help="evaluate as of this day (YYYY-MM-DD)")
+        action.add_argument("--as-of", "--today", dest="as_of",
+                            help="evaluate as of this day (YYYY-MM-DD; default: today)")
         if name == "preview":
             action.add_argument("--png", type=Path, help="chart path (default: RULES.png)")
             action.add_argument("--sample", default="5", help="members shown per segment")
@@ -67,7 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             action.set_defaults(func=run_snapshot)
 
 
-def _date(value: str | None, option: str) -> dt.date | None:
+def parse_date(value: str | None, option: str) -> dt.date | None:
     if value is None:
         return None
     try:
@@ -112,7 +129,7 @@ def run_rfm(args: argparse.Namespace, settings: Settings) -> int:
     from segmentation.sources import ClickHouseTransactions, FileTransactions, TransactionColumns
 
     bins = _int(args.bins, "--bins", range(3, 6))
-    as_of = _date(args.as_of, "--as-of")
+    as_of = parse_date(args.as_of, "--as-of")
     if args.out.suffix.lower() not in (".csv", ".parquet"):
         raise UsageError(f"--out: expected a .csv or .parquet file, got {args.out.name!r}")
     try:
@@ -155,13 +172,15 @@ def run_rfm(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace, settings: Settings) -> Evaluation:
-    from segmentation.audience import evaluate_rules
+def evaluate_file(path: Path, args: argparse.Namespace, settings: Settings, *,
+                  as_of: dt.date | None) -> Evaluation:
+    """Evaluate a rules file with the clients it needs (ClickHouse, tags, coupon facts)."""
+    from segmentation.audience import evaluate_rules, rules_needs
     from segmentation.rules import load_rules
 
-    today = _date(args.today, "--today")
     try:
-        rules = load_rules(args.rules)
+        rules = load_rules(path)
+        needs_coupons, needs_tags = rules_needs(rules)
         client = None
         tables = [rules.transactions.clickhouse_table,
                   rules.members.clickhouse_table if rules.members else None]
@@ -169,14 +188,38 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> Evaluation:
             from infra.clickhouse import make_clickhouse
 
             client = make_clickhouse(settings)
+        facts = None
+        if needs_coupons:
+            if args.coupon_facts is None:
+                raise UsageError("coupon conditions need the catalog (run through quanpai)")
+            facts = args.coupon_facts(settings)
+        tags = tag_store(settings) if needs_tags else None
         try:
-            with Console(stderr=True).status(f"evaluating {args.rules.name}"):
-                return evaluate_rules(rules, clickhouse=client, today=today)
+            with Console(stderr=True).status(f"evaluating {path.name}"):
+                evaluation = evaluate_rules(rules, clickhouse=client, as_of=as_of,
+                                            coupon_facts=facts, tags=tags)
         finally:
             if client is not None:
                 client.close()
     except (InvalidInput, InvalidRule) as exc:
         raise UsageError(str(exc)) from None
+    for warning in evaluation.warnings:
+        Console(stderr=True).print(f"[yellow]warning:[/yellow] {warning}")
+    return evaluation
+
+
+def tag_store(settings: Settings) -> TagStore:
+    """The merchant's tags on the Redis of the settings."""
+    from infra.redis_client import make_redis
+    from infra.services import resolve_redis_url
+    from segmentation.tags import RedisTags
+
+    return RedisTags(client=make_redis(resolve_redis_url(settings)),
+                     merchant_id=settings.merchant_id)
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> Evaluation:
+    return evaluate_file(args.rules, args, settings, as_of=parse_date(args.as_of, "--as-of"))
 
 
 def run_preview(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,7 +11,9 @@
 A mapping with several keys means all of them. Leaves (``FIELDS`` lists them) are RFM segments,
 8-class names, codes, scores and clusters, member attributes (tier, points, balance, spend, home
 store, registration date), dormancy, birthdays (solar or lunar, per member) and reachability or
-consent by channel; ``all``/``any``/``not`` combine them. Parsing checks everything before any
+consent by channel, and the behaviour leaves of ``segmentation.behaviour`` (windowed spend and
+orders, categories, stores, tags, coupons); ``all``/``any``/``not`` combine them. Every
+time-based leaf counts from the evaluation day (as_of). Parsing checks everything before any
 member is looked at, and a mistake raises ``InvalidRule`` with the path of the field, e.g.
 ``segments[1].where.all[2].points.gte``.
 """
@@ -26,7 +28,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from segmentation.behaviour import BEHAVIOUR, behaviour_mask, parse_behaviour
 from segmentation.errors import InvalidRule
+from segmentation.windows import parse_date
 
 Mask = npt.NDArray[np.bool_]
 
@@ -45,7 +49,7 @@ NAMED = ("rfm_segment", "eight_class", "rfm_code", "cluster")
 SCORES = ("r_score", "f_score", "m_score")
 OTHER = ("tier", "home_store", "registered_before", "registered_after", "dormant_days",
          "birthday_within_days", "birthday_today", "reachable", "consent", "has_purchased")
-FIELDS = (*NAMED, *SCORES, *NUMERIC, *OTHER)
+FIELDS = (*NAMED, *SCORES, *NUMERIC, *OTHER, *BEHAVIOUR)
 
 
 @dataclass(frozen=True)
@@ -104,17 +108,6 @@ def _int(value: Any, path: str, *, low: int | None = None, high: int | None = No
     return value
 
 
-def _date(value: Any, path: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidRule(path, f"must be a date like 2024-06-30, got {value!r}") from None
-
-
 def _comparison(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict) or not value:
         raise InvalidRule(
@@ -171,7 +164,7 @@ def _leaf(field: str, value: Any, path: str, vocab: Vocabulary) -> Leaf:
     if field == "home_store":
         return Leaf(field, frozenset(_int(v, path, low=0) for v in _as_list(value)), path)
     if field in ("registered_before", "registered_after"):
-        return Leaf(field, _date(value, path), path)
+        return Leaf(field, parse_date(value, path), path)
     if field == "dormant_days":
         return Leaf(field, _int(value, path, low=1, high=36_500), path)
     if field == "birthday_within_days":
@@ -180,6 +173,8 @@ def _leaf(field: str, value: Any, path: str, vocab: Vocabulary) -> Leaf:
         if not isinstance(value, bool):
             raise InvalidRule(path, f"must be true or false, got {value!r}")
         return Leaf(field, value, path)
+    if field in BEHAVIOUR:
+        return Leaf(field, parse_behaviour(field, value, path), path)
     if field in ("reachable", "consent"):
         channels = [str(v) for v in _as_list(value)]
         for channel in channels:
@@ -288,6 +283,9 @@ def _leaf_mask(leaf: Leaf, frame: pd.DataFrame, today_day: int) -> Mask:
         return _bool(np.logical_or.reduce([reachable(frame, c) for c in value]))
     if field == "consent":
         return _bool(np.logical_or.reduce([_flag(frame, f"consent_{c}") for c in value]))
+    if field in BEHAVIOUR:
+        as_of = dt.date(1970, 1, 1) + dt.timedelta(days=today_day)
+        return behaviour_mask(field, value, leaf.path, frame, as_of)
     raise InvalidRule(leaf.path, "unknown condition")
 
 
@@ -300,6 +298,15 @@ def evaluate(condition: Condition, frame: pd.DataFrame, *, today_day: int) -> Ma
     masks = [evaluate(c, frame, today_day=today_day) for c in condition.items]
     combine = np.logical_and if isinstance(condition, AllOf) else np.logical_or
     return _bool(combine.reduce(masks))
+
+
+def leaves(condition: Condition) -> list[Leaf]:
+    """Every leaf of a condition tree (to compute the columns they read)."""
+    if isinstance(condition, Leaf):
+        return [condition]
+    if isinstance(condition, Not):
+        return leaves(condition.item)
+    return [leaf for c in condition.items for leaf in leaves(c)]
 
 
 def fields_used(condition: Condition) -> set[str]:

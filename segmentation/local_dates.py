@@ -166,3 +166,26 @@ def days_until_birthday(
         )
         out[chosen] = until[inverse]
     return out
+
+
+def birthday_in_month(
+    birth_days: npt.NDArray[np.integer],
+    is_lunar: npt.NDArray[np.bool_],
+    *,
+    year: int,
+    month: int,
+) -> npt.NDArray[np.bool_]:
+    """Whether each member's birthday celebration (solar or lunar, per member) falls in the
+    solar ``month`` of ``year`` (the lunar one moves: 农历八月十五 is in September some years and
+    in October others)."""
+    first = dt.date(year, month, 1)
+    out = np.zeros(len(birth_days), dtype=bool)
+    for lunar in (False, True):
+        chosen = np.flatnonzero(is_lunar == lunar)
+        if not len(chosen):
+            continue
+        distinct, inverse = np.unique(np.asarray(birth_days)[chosen], return_inverse=True)
+        nexts = [next_birthday(day_date(int(b)), lunar=lunar, today=first) for b in distinct]
+        hit = np.array([(d.year, d.month) == (year, month) for d in nexts], dtype=bool)
+        out[chosen] = hit[inverse]
+    return out

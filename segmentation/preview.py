@@ -37,6 +37,28 @@ def mask_openid(openid: object) -> str:
     return text[:4] + "…" + text[-4:] if len(text) > 8 else "…"
 
 
+NEVER_BOUGHT = "未购买 never bought"
+
+
+def plain(shown: pd.DataFrame) -> pd.DataFrame:
+    """Sample rows as an operator reads them: a member who never bought shows 0 purchase days,
+    0 spend and "未购买 never bought", not NaN; whole numbers print without ".0"."""
+    out = shown.copy()
+    never = (out["frequency"].isna().to_numpy() if "frequency" in out.columns
+             else np.zeros(len(out), bool))
+    for column in ("frequency", "monetary_total"):
+        if column in out.columns:
+            out[column] = out[column].fillna(0).astype(np.int64)
+    for column in ("rfm_segment", "rfm_code", "recency_days"):
+        if column in out.columns:
+            values = out[column].astype(object)
+            values[never] = NEVER_BOUGHT if column == "rfm_segment" else "-"
+            if column == "recency_days":
+                values[~never] = [str(int(v)) for v in values[~never]]
+            out[column] = values
+    return out.astype(object).where(out.notna(), "")
+
+
 @dataclass(frozen=True)
 class PreviewSummary:
     """What the preview shows: counts, RFM segment sizes, masked samples, the fingerprint."""
@@ -61,7 +83,7 @@ def summarize(evaluation: Evaluation, *, sample: int = 5, seed: int = 0) -> Prev
             shown["phone"] = [mask_phone(v) for v in shown["phone"]]
         if "wechat_openid" in shown.columns:
             shown["wechat_openid"] = [mask_openid(v) for v in shown["wechat_openid"]]
-        samples[name] = shown
+        samples[name] = plain(shown)
     rfm_counts = frame["rfm_segment"].value_counts(sort=False)
     return PreviewSummary(
         counts=evaluation.counts(),

@@ -2,10 +2,14 @@
 
     name: autumn-win-back
     timezone: Asia/Shanghai          # the merchant's; decides "today" and purchase days
-    today: 2026-10-31                # optional: evaluate as of this day (default: today)
-    as_of: 2026-10-31                # optional: RFM as-of date (default: last transaction day)
+    as_of: 2026-10-31                # optional: the day every time-based condition counts
+                                     # from, RFM recency included (default: today, merchant tz;
+                                     # ``today:`` is an older name for it)
+    stale_after_days: 7              # warn when the newest transaction is older than this
     transactions: {path: transactions.parquet, member_col: member_id, time_col: ts,
-                   amount_col: amount_fen, amount_unit: fen}   # or clickhouse_table: tx
+                   amount_col: amount_fen, amount_unit: fen,
+                   store_col: store_id, category_col: category, sku_col: sku}
+                                     # or clickhouse_table: orders
     members: {path: members.csv, columns: {member_id: vip_no, phone: mobile}}  # or clickhouse_table
     rfm: {bins: 5, monetary: total, map: rfm11, eight_class_center: mean}  # map: or a YAML path
     clusters: {k: auto, seed: 42}    # optional; k a number or auto (silhouette)
@@ -40,6 +44,7 @@ from segmentation.segments import (
     rfm11_map,
 )
 from segmentation.sources import TransactionColumns, checked_identifier
+from segmentation.windows import parse_date
 
 # The member attributes conditions and snapshots use; ``members.columns`` maps other names.
 MEMBER_COLUMNS = (
@@ -48,7 +53,9 @@ MEMBER_COLUMNS = (
     "consent_sms", "consent_wechat", "consent_alipay",
 )
 _TOP_KEYS = {"name", "timezone", "today", "as_of", "transactions", "members", "rfm", "clusters",
-             "segments"}
+             "segments", "stale_after_days"}
+_TX_KEYS = {"member_col", "time_col", "amount_col", "amount_unit", "store_col", "category_col",
+            "sku_col"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,7 @@ class RulesFile:
     clusters: ClusterSpec | None
     segments: tuple[SegmentRule, ...]
     source_text: str  # the file as read, fingerprinted into snapshots
+    stale_after_days: int = 7
 
 
 def _mapping(data: Any, path: str) -> dict[str, Any]:
@@ -113,14 +121,7 @@ def _unknown(data: dict[str, Any], allowed: set[str], path: str) -> None:
 
 
 def _date(value: Any, path: str) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidRule(path, f"must be a date like 2024-06-30, got {value!r}") from None
+    return None if value is None else parse_date(value, path)
 
 
 def _location(data: Any, path: str, base: Path, extra: set[str]) -> DataLocation:
@@ -161,9 +162,15 @@ def _columns(spec: dict[str, Any]) -> TransactionColumns:
             time=str(spec.get("time_col", "ts")),
             amount=str(spec.get("amount_col", "amount_fen")),
             amount_unit=spec.get("amount_unit", "fen"),
+            store=checked_identifier(str(spec.get("store_col", "store_id")),
+                                     "transactions.store_col"),
+            category=checked_identifier(str(spec.get("category_col", "category")),
+                                        "transactions.category_col"),
+            sku=checked_identifier(str(spec.get("sku_col", "sku")), "transactions.sku_col"),
         )
     except InvalidInput as exc:
-        raise InvalidRule(f"transactions.{exc.field}", exc.problem) from None
+        field = exc.field if exc.field.startswith("transactions.") else f"transactions.{exc.field}"
+        raise InvalidRule(field, exc.problem) from None
 
 
 def _rfm(data: Any, base: Path) -> tuple[int, Monetary, SegmentMap, Literal["mean", "median"]]:
@@ -216,8 +223,7 @@ def parse_rules(data: Any, *, base: Path, source_text: str = "") -> RulesFile:
     if "transactions" not in top:
         raise InvalidRule("transactions", "is required (path: FILE or clickhouse_table: NAME)")
     tx_spec = _mapping(top["transactions"], "transactions")
-    transactions = _location(tx_spec, "transactions", base,
-                             {"member_col", "time_col", "amount_col", "amount_unit"})
+    transactions = _location(tx_spec, "transactions", base, _TX_KEYS)
     members = (_members(top["members"], base) if top.get("members") is not None else None)
     bins, monetary, segment_map, center = _rfm(top.get("rfm"), base)
     clusters = _clusters(top.get("clusters"))
@@ -260,7 +266,14 @@ def parse_rules(data: Any, *, base: Path, source_text: str = "") -> RulesFile:
         clusters=clusters,
         segments=tuple(segments),
         source_text=source_text,
+        stale_after_days=_stale(top.get("stale_after_days", 7)),
     )
+
+
+def _stale(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3650:
+        raise InvalidRule("stale_after_days", f"must be a number of days 0-3650, got {value!r}")
+    return value
 
 
 def load_rules(path: Path) -> RulesFile:

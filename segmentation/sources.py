@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,10 +26,13 @@ import pyarrow.parquet as pq
 
 from infra.clickhouse import ClickHouse
 from infra.errors import ClickHouseError
+from segmentation.aggregates import RuleFeatures, TextColumn, TransactionArrays, array_rule_features
 from segmentation.errors import InvalidInput, SourceUnavailable
 from segmentation.features import MemberFeatures, compute_features
 from segmentation.local_dates import DEFAULT_TZ, day_number, epoch_to_days, series_to_days
 from segmentation.rfm import AmountUnit, amounts_in_fen, transaction_features
+from segmentation.sql_features import member_array, rule_features_from_rows, rule_features_sql
+from segmentation.windows import TxFilter
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -41,6 +45,14 @@ class TransactionColumns:
     time: str = "ts"
     amount: str = "amount_fen"
     amount_unit: AmountUnit = "fen"
+    # read only when a rule filters on them (stores, categories, skus)
+    store: str = "store_id"
+    category: str = "category"
+    sku: str = "sku"
+
+    def text_column(self, name: str) -> str:
+        """The merchant's column for ``store``, ``category`` or ``sku``."""
+        return {"store": self.store, "category": self.category, "sku": self.sku}[name]
 
     def __post_init__(self) -> None:
         if self.amount_unit not in ("fen", "yuan"):
@@ -53,6 +65,10 @@ class SegmentSource(Protocol):
     def features(self, *, as_of: dt.date | None = None,
                  first_day_spend: bool = False) -> MemberFeatures:
         """Per-member features as of ``as_of`` (default: the last transaction day)."""
+        ...
+
+    def rule_features(self, *, as_of: dt.date, filters: Sequence[TxFilter]) -> RuleFeatures:
+        """Features as of ``as_of`` and the spend/orders columns of each filter."""
         ...
 
 
@@ -111,6 +127,29 @@ def _arrow_days(column: pa.ChunkedArray, *, tz: ZoneInfo, field: str) -> npt.NDA
     return series_to_days(column.to_pandas(), tz=tz, field=field)
 
 
+def _text_names(filters: Sequence[TxFilter]) -> set[str]:
+    return set().union(*(f.columns_needed() for f in filters)) if filters else set()
+
+
+def arrow_arrays(table: pa.Table, columns: TransactionColumns, *, timezone: ZoneInfo,
+                 text: Collection[str] = ()) -> TransactionArrays:
+    """Aligned arrays of an Arrow table of transactions (amounts in fen); ``text`` names the
+    store/category/sku columns to encode too."""
+    members = table.column(columns.member)
+    if members.null_count:
+        raise InvalidInput(columns.member, f"has {members.null_count} empty values")
+    days = _arrow_days(table.column(columns.time), tz=timezone, field=columns.time)
+    amount = table.column(columns.amount)
+    if columns.amount_unit == "fen" and pa.types.is_integer(amount.type) and not amount.null_count:
+        amounts = amount.to_numpy().astype(np.int64, copy=False)
+    else:
+        amounts = amounts_in_fen(amount.to_pandas(), unit=columns.amount_unit, field=columns.amount)
+    if len(amounts) and int(amounts.min()) < 0:
+        raise InvalidInput("amount", "has negative amounts; net refunds into their orders first")
+    encoded = {name: TextColumn.of(table.column(columns.text_column(name))) for name in text}
+    return TransactionArrays(members.to_numpy(), days, amounts, encoded)
+
+
 def arrow_features(
     table: pa.Table,
     columns: TransactionColumns,
@@ -120,18 +159,9 @@ def arrow_features(
     first_day_spend: bool = False,
 ) -> MemberFeatures:
     """Per-member features of an Arrow table of transactions (the fast path for files)."""
-    members = table.column(columns.member)
-    if members.null_count:
-        raise InvalidInput(columns.member, f"has {members.null_count} empty values")
-    member_ids = members.to_numpy()
-    days = _arrow_days(table.column(columns.time), tz=timezone, field=columns.time)
-    amount = table.column(columns.amount)
-    if columns.amount_unit == "fen" and pa.types.is_integer(amount.type) and not amount.null_count:
-        amounts = amount.to_numpy().astype(np.int64, copy=False)
-    else:
-        amounts = amounts_in_fen(amount.to_pandas(), unit=columns.amount_unit, field=columns.amount)
+    arrays = arrow_arrays(table, columns, timezone=timezone)
     return compute_features(
-        member_ids, days, amounts,
+        arrays.member_ids, arrays.days, arrays.amounts,
         as_of_day=None if as_of is None else day_number(as_of),
         first_day_spend=first_day_spend,
     )
@@ -154,6 +184,19 @@ class FrameTransactions:
             timezone=self.timezone, first_day_spend=first_day_spend,
         )
 
+    def rule_features(self, *, as_of: dt.date, filters: Sequence[TxFilter]) -> RuleFeatures:
+        """Features and window aggregates of the frame's transactions."""
+        wanted = [self.columns.member, self.columns.time, self.columns.amount,
+                  *(self.columns.text_column(n) for n in sorted(_text_names(filters)))]
+        for column in wanted:
+            if column not in self.frame.columns:
+                raise InvalidInput(column, "no such column in the transactions")
+        table = pa.Table.from_pandas(self.frame[list(dict.fromkeys(wanted))],
+                                     preserve_index=False)
+        arrays = arrow_arrays(table, self.columns, timezone=self.timezone,
+                              text=_text_names(filters))
+        return array_rule_features(arrays, filters, as_of_day=day_number(as_of))
+
 
 @dataclass(frozen=True)
 class FileTransactions:
@@ -170,6 +213,18 @@ class FileTransactions:
         table = read_table(self.path, needed)
         return arrow_features(table, self.columns, as_of=as_of, timezone=self.timezone,
                               first_day_spend=first_day_spend)
+
+    def arrays(self, text: set[str]) -> TransactionArrays:
+        """The file's transactions as arrays, with the named text columns encoded."""
+        needed = [self.columns.member, self.columns.time, self.columns.amount,
+                  *(self.columns.text_column(n) for n in sorted(text))]
+        table = read_table(self.path, list(dict.fromkeys(needed)))
+        return arrow_arrays(table, self.columns, timezone=self.timezone, text=text)
+
+    def rule_features(self, *, as_of: dt.date, filters: Sequence[TxFilter]) -> RuleFeatures:
+        """Features and window aggregates of the file's transactions."""
+        return array_rule_features(self.arrays(_text_names(filters)), filters,
+                                   as_of_day=day_number(as_of))
 
 
 def checked_identifier(name: str, field: str) -> str:
@@ -192,6 +247,9 @@ class ClickHouseTransactions:
         self._amount = checked_identifier(columns.amount, "amount_col")
         self._unit = columns.amount_unit
         self._tz = timezone
+        self._columns = columns
+        # what FeatureCache keys this source's results by
+        self.cache_key = ("clickhouse", id(client), self._table, columns, timezone.key)
 
     def _query(self, sql: str) -> list[tuple[Any, ...]]:
         try:
@@ -205,20 +263,28 @@ class ClickHouseTransactions:
         # Half away from zero, like the file path; negative amounts are refused below anyway.
         return f"toInt64(floor(toFloat64({self._amount}) * 100 + 0.5))"
 
-    def features(self, *, as_of: dt.date | None = None,
-                 first_day_spend: bool = False) -> MemberFeatures:
-        """Per-member features computed by one GROUP BY query in ClickHouse."""
-        day = f"toUInt32(toDate({self._time}, '{self._tz.key}'))"
-        (last_day, negatives, rows), = self._query(
+    def _day(self) -> str:
+        return f"toUInt32(toDate({self._time}, '{self._tz.key}'))"
+
+    def _newest_and_count(self, day: str) -> tuple[int, int]:
+        """The newest local day and the row count; negative amounts are refused."""
+        (newest, negatives, rows), = self._query(
             f"SELECT max({day}), countIf({self._amount} < 0), count() FROM {self._table}"
         )
         if int(negatives):
             raise InvalidInput("amount", f"{negatives} negative amounts in {self._table}; "
                                "net refunds into their orders first")
+        return int(newest), int(rows)
+
+    def features(self, *, as_of: dt.date | None = None,
+                 first_day_spend: bool = False) -> MemberFeatures:
+        """Per-member features computed by one GROUP BY query in ClickHouse."""
+        day = self._day()
+        last_day, rows = self._newest_and_count(day)
         if as_of is None:
             if not int(rows):
                 raise InvalidInput("transactions", f"{self._table} is empty; give an as-of date")
-            as_of_day = int(last_day)
+            as_of_day = last_day
         else:
             as_of_day = day_number(as_of)
         first_spend = ", argMin(spend, day)" if first_day_spend else ""
@@ -231,15 +297,21 @@ class ClickHouseTransactions:
         )
         return _features_from_rows(result, as_of_day, first_day_spend=first_day_spend)
 
+    def rule_features(self, *, as_of: dt.date, filters: Sequence[TxFilter]) -> RuleFeatures:
+        """Features and window aggregates in one GROUP BY member query (see ``sql_features``)."""
+        day = self._day()
+        newest, rows = self._newest_and_count(day)
+        text = {name: checked_identifier(self._columns.text_column(name), f"{name}_col")
+                for name in _text_names(filters)}
+        sql = rule_features_sql(table=self._table, member=self._member, day=day, fen=self._fen(),
+                                text=text, filters=filters, as_of_day=day_number(as_of))
+        return rule_features_from_rows(self._query(sql), filters, as_of_day=day_number(as_of),
+                                       newest_day=newest if rows else None)
+
 
 def _features_from_rows(rows: list[tuple[Any, ...]], as_of_day: int, *,
                         first_day_spend: bool) -> MemberFeatures:
-    if rows:
-        member_ids = np.asarray([r[0] for r in rows])
-        if member_ids.dtype.kind == "U":
-            member_ids = member_ids.astype(object)
-    else:
-        member_ids = np.zeros(0, np.int64)
+    member_ids = member_array(rows)
     frequency = np.asarray([r[1] for r in rows], dtype=np.int64)
     return MemberFeatures(
         member_id=member_ids,
