@@ -149,7 +149,7 @@ async def get_rules(request: web.Request) -> web.Response:
     return respond((await load_merchant_rules(catalog_of(request), who.merchant_id)).to_json())
 
 
-Token = Annotated[str, Meta(min_length=1, max_length=2048)]
+Token = Annotated[str, Meta(pattern="^[A-Za-z0-9_.-]{1,512}$", description="a signed token")]
 _MEMBER = {"member_id": Id}
 _CODE = {"code": Code}
 _TOKEN = {"token": Token}
