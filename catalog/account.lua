@@ -6,7 +6,8 @@
 -- 12 months, 13 reward rule ('' none), 14 store, 15 per-store limit, 16 total limit.
 -- Installments (分期返还) due by today are credited first. Returns {word, balance, points, spend,
 -- recharged, experience, tier, joined}: word 'ok', 'duplicate' (same reference seen: nothing
--- changed), 'insufficient_balance', 'insufficient_points' or 'limit'.
+-- changed), 'insufficient_balance', 'insufficient_points', 'over_limit' (balance or points
+-- would pass 10^13) or 'limit'.
 local acct, ledger, prefix = KEYS[1], KEYS[2], ARGV[1]
 local today, now = tonumber(ARGV[3]), ARGV[4]
 local function state(word)
@@ -41,6 +42,8 @@ local a = state('ok')
 local db, dp = tonumber(ARGV[6]), tonumber(ARGV[7])
 if a[2] + db < 0 then undo_ref(); return state('insufficient_balance') end
 if a[3] + dp < 0 then undo_ref(); return state('insufficient_points') end
+-- 10^13 keeps every sum exact in Lua's doubles and far inside ClickHouse's Int64
+if a[2] + db > 1e13 or a[3] + dp > 1e13 then undo_ref(); return state('over_limit') end
 if ARGV[13] ~= '' then
   local rule = prefix .. 'reward:' .. ARGV[13]
   local at_store = tonumber(redis.call('HGET', rule, ARGV[14]) or '0')

@@ -22,6 +22,7 @@ REFUSALS = {
     "insufficient_balance": "the stored-value balance is too low",
     "insufficient_points": "the member does not have enough points",
     "limit": "the member has reached this reward's limit",
+    "over_limit": "the balance or points would pass 10^13, the most an account holds",
 }
 
 
@@ -89,6 +90,31 @@ async def upgrade_tier(
     return Account(**{**asdict(account), "tier": tier})
 
 
+def _requests_key(merchant_id: str) -> str:
+    return f"qp:{{{merchant_id}}}:requests"
+
+
+async def remember_request(
+    catalog: Catalog, merchant_id: str, *, ref: str, fingerprint: str, field: str
+) -> bool:
+    """Record what request ``ref`` (an order, a recharge id) asked for; True when it was seen
+    before with the same content (a replay), ``InvalidInput(field)`` when with other content:
+    a replay must repeat the request, or it would answer for what it did not do."""
+    key = _requests_key(merchant_id)
+    if await catalog.client.hsetnx(key, ref, fingerprint):  # type: ignore[misc]
+        return False
+    seen = await catalog.client.hget(key, ref)  # type: ignore[misc]
+    if seen is not None and (seen.decode() if isinstance(seen, bytes) else seen) != fingerprint:
+        raise InvalidInput(field, "already used for a request with another amount, member or "
+                                  "payment method; a retry must repeat the same request")
+    return True
+
+
+async def forget_request(catalog: Catalog, merchant_id: str, *, ref: str) -> None:
+    """Drop a request refused by the rules, so a corrected one may use the same reference."""
+    await catalog.client.hdel(_requests_key(merchant_id), ref)  # type: ignore[misc]
+
+
 def _refuse(word: str) -> None:
     if word in REFUSALS:
         raise Refused(word, REFUSALS[word])
@@ -106,6 +132,8 @@ async def recharge(
 ) -> dict[str, Any]:
     """充值: credit the amount and the matching bonus (now + installments) and issue its coupons."""
     positive("amount_fen", amount_fen)
+    await remember_request(catalog, merchant_id, ref=f"recharge:{member_id}|{ref}",
+                           fingerprint=f"{amount_fen}|{store_id}", field="recharge_id")
     rules = await load_merchant_rules(catalog, merchant_id)
     rule = rules.recharge_rule(amount_fen)
     bonus = rule.bonus_now_fen if rule else 0
@@ -114,6 +142,9 @@ async def recharge(
         balance=amount_fen + bonus, recharge=amount_fen,
         monthly=rule.monthly_fen if rule else 0, months=rule.months if rule else 0,
         store_id=store_id)
+    if word in REFUSALS:
+        await forget_request(catalog, merchant_id, ref=f"recharge:{member_id}|{ref}")
+        _refuse(word)
     coupons: list[IssuedCoupon] = []
     if rule:
         # issued after the credit: a retry re-issues nothing (one campaign per recharge)

@@ -71,7 +71,7 @@ async def post_payment(request: web.Request, body: PaymentIn) -> web.Response:
         catalog_of(request), merchant_id=who.merchant_id, store_id=body.store_id,
         order_id=body.order_id, amount_fen=body.amount_fen, member_id=body.member_id or "",
         from_balance=body.from_balance, points_used=body.points_used)
-    return respond(result, status=201)
+    return respond(result, status=200 if result["replayed"] else 201)
 
 
 async def post_claim(request: web.Request, body: ClaimIn) -> web.Response:
@@ -163,7 +163,7 @@ ROUTES = [
           {201: RechargeOut}, path_params=_MEMBER, tags=("members",)),
     Route("POST", "/v1/payments", post_payment,
           "支付后营销: points and rewards after a payment", ("operator", "cashier"),
-          PaymentIn, {201: PaymentOut}, tags=("members",)),
+          PaymentIn, {201: PaymentOut, 200: PaymentOut}, tags=("members",)),
     Route("POST", "/v1/points/claims", post_claim,
           "Mint a one-time points claim token for a receipt QR",
           ("printer", "cashier", "operator"), ClaimIn, {201: ClaimOut}, tags=("members",)),

@@ -259,6 +259,7 @@ class ClaimOut(msgspec.Struct, kw_only=True):
 class PaymentOut(msgspec.Struct, kw_only=True):
     member: bool
     rewards: list[dict[str, Any]]
+    replayed: bool  # the same payment sent again: nothing changed
     join_offer: ClaimOut | None = None
     points_earned: int | None = None
     account: AccountOut | None = None

@@ -13,9 +13,11 @@ from typing import Any
 from catalog.accounts import (
     REFUSALS,
     change,
+    forget_request,
     grant_points,
     load_merchant_rules,
     read_account,
+    remember_request,
     upgrade_tier,
 )
 from catalog.codes import display
@@ -89,12 +91,35 @@ async def after_payment(
 
     A payer who is not a member gets a join-to-claim offer: a claim token for this order.
     ``points_used`` (from the quote's points step) are taken from the member first, once per
-    order; too few points refuse the whole payment before anything else changes.
+    order; too few points refuse the whole payment before anything else changes. A replay of
+    the same payment answers again with ``replayed`` true and changes nothing; the same order
+    with another amount, member or method is refused (``InvalidInput('order_id')``).
     """
     check_id("store_id", store_id)
     _order(order_id)
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
         raise InvalidInput("amount_fen", "expected a positive integer")
+    ref = f"pay:{store_id}|{order_id}"
+    replayed = await remember_request(
+        catalog, merchant_id, ref=ref,
+        fingerprint=f"{member_id}|{amount_fen}|{int(from_balance)}|{points_used}",
+        field="order_id")
+    try:
+        result = await _apply_payment(
+            catalog, merchant_id=merchant_id, store_id=store_id, order_id=order_id,
+            amount_fen=amount_fen, member_id=member_id, from_balance=from_balance,
+            points_used=points_used)
+    except (Refused, InvalidInput):
+        if not replayed:
+            await forget_request(catalog, merchant_id, ref=ref)
+        raise
+    return {**result, "replayed": replayed}
+
+
+async def _apply_payment(
+    catalog: Catalog, *, merchant_id: str, store_id: str, order_id: str, amount_fen: int,
+    member_id: str, from_balance: bool, points_used: int,
+) -> dict[str, Any]:
     if not member_id or not (await read_account(catalog, merchant_id, member_id)).is_member:
         if from_balance:
             raise InvalidInput("from_balance", "only members pay from a stored-value balance")

@@ -91,3 +91,44 @@ def test_sold_out_template_is_a_409(api: ApiServer) -> None:
         assert body["stock_left"] == 0
 
     run_http(api, scenario)
+
+
+def test_payment_and_recharge_replays(api: ApiServer) -> None:
+    async def scenario(http: Http) -> None:
+        cashier = http.as_(api.token("cashier", store="S1"))
+        status, body = await cashier("POST", "/v1/members/M1/recharges", {
+            "amount_fen": 10000, "recharge_id": "R1", "store_id": "S1"})
+        assert status == 201 and body["account"]["balance_fen"] == 10000
+        status, body = await cashier("POST", "/v1/members/M1/recharges", {
+            "amount_fen": 99999, "recharge_id": "R1", "store_id": "S1"})
+        assert status == 422 and body["field"] == "recharge_id"
+        pay = {"store_id": "S1", "order_id": "O1", "amount_fen": 3000, "member_id": "M1",
+               "from_balance": True}
+        status, body = await cashier("POST", "/v1/payments", pay)
+        assert status == 201 and not body["replayed"], body
+        earned = body["points_earned"]
+        status, body = await cashier("POST", "/v1/payments", pay)
+        assert status == 200 and body["replayed"] and body["points_earned"] == earned
+        status, body = await cashier("POST", "/v1/payments", {**pay, "amount_fen": 5000})
+        assert status == 422 and body["field"] == "order_id"
+        status, body = await cashier("POST", "/v1/payments", {**pay, "member_id": "M2"})
+        assert status == 422 and body["field"] == "order_id"
+        status, body = await cashier("GET", "/v1/members/M1/account")
+        assert body["balance_fen"] == 7000 and body["points"] == earned
+        # a refused payment leaves its order free for the corrected one
+        too_much = {**pay, "order_id": "O2", "amount_fen": 8000}
+        status, body = await cashier("POST", "/v1/payments", too_much)
+        assert status == 409 and body["reason"] == "insufficient_balance"
+        status, body = await cashier("POST", "/v1/payments", {**too_much, "amount_fen": 7000})
+        assert status == 201, body
+        for _ in range(2):  # 10^13 is the most an account holds; nothing changes past it
+            await cashier("POST", "/v1/members/M3/recharges", {
+                "amount_fen": 10**12, "recharge_id": f"big{_}", "store_id": "S1"})
+        for n in range(9):
+            status, body = await cashier("POST", "/v1/members/M3/recharges", {
+                "amount_fen": 10**12, "recharge_id": f"more{n}", "store_id": "S1"})
+        assert status == 409 and body["reason"] == "over_limit"
+        status, body = await cashier("GET", "/v1/members/M3/account")
+        assert status == 200 and body["balance_fen"] == 10**13
+
+    run_http(api, scenario)
