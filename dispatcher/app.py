@@ -16,6 +16,7 @@ from aiohttp import web
 from catalog.context import AsyncClient, Catalog
 from infra.http_api import create_app
 from infra.openapi import add_openapi
+from infra.redis_client import make_async_redis
 from infra.settings import Settings
 
 # what means "a backing store is down": answered 503 (retry), never 500
@@ -49,11 +50,9 @@ def build_app(settings: Settings, *, redis_url: str, cluster: bool = False) -> w
         client = RedisCluster.from_url(redis_url)
         sync_client: Any = redis.RedisCluster.from_url(redis_url)
     else:
-        # an unbounded pool never fails a burst (connections are opened as needed and kept);
-        # the blocking pool's condition and timer cost more CPU per command than a quote's
-        # whole wallet decode
-        pool = redis.asyncio.ConnectionPool.from_url(redis_url)
-        client = redis.asyncio.Redis(connection_pool=pool)
+        # a bounded pool sized by QUANPAI_REDIS_POOL: a burst waits for a connection instead
+        # of failing with "Too many connections"; dead connections are retried on fresh ones
+        client = make_async_redis(redis_url, max_connections=settings.redis_pool_size)
         sync_client = redis.Redis.from_url(redis_url)
     secret = settings.secret_key.encode()
     sink = RedisStreamSink(client=sync_client, stream=settings.events_stream)

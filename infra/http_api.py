@@ -219,6 +219,12 @@ def add_routes(app: web.Application, routes: Iterable[Route]) -> None:
         app.router.add_route(route.method.upper(), route.path, _wrap(route))
 
 
+def _closed_transport(exc: Exception) -> bool:
+    # asyncio's (and uvloop's) word for writing to a connection the peer has closed: a store
+    # that restarted under a pooled connection, not a bug of the request
+    return isinstance(exc, RuntimeError) and "unable to perform operation on" in str(exc)
+
+
 @web.middleware
 async def errors_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -236,7 +242,7 @@ async def errors_middleware(
                            status=exc.status)
         raise
     except Exception as exc:
-        if isinstance(exc, request.app[UNAVAILABLE]):
+        if isinstance(exc, request.app[UNAVAILABLE]) or _closed_transport(exc):
             return error_response(Unavailable(f"a backing store is unavailable ({exc}); "
                                               "retry shortly"))
         log.exception("unhandled error on %s %s", request.method, request.path)

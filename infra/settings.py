@@ -8,7 +8,9 @@ that reads the environment (DESIGN.md §3).
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +76,8 @@ class Settings:
     log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR or CRITICAL
     metrics_host: str = "127.0.0.1"  # where each process serves /metrics
     metrics_port: int = 0  # 0: no /metrics listener (``--metrics-port`` per process)
+    redis_pool_size: int = 256  # Redis connections per API process; more requests wait for one
+    lang: str = "zh-CN"  # operator-facing text: zh-CN (default) or en
     wechat: WeChatSettings = field(default_factory=WeChatSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     alipay: AlipaySettings = field(default_factory=AlipaySettings)
@@ -169,6 +173,19 @@ def _text(value: str) -> str:
     return value
 
 
+def _merchant(value: str) -> str:
+    # merchant ids go into Redis hash tags and token payloads: the same alphabet as other ids
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", value):
+        raise ValueError("expected 1-32 letters, digits, '_' or '-'")
+    return value
+
+
+def _lang(value: str) -> str:
+    if value not in ("zh-CN", "en"):
+        raise ValueError("expected zh-CN or en")
+    return value
+
+
 # (environment variable, TOML key path, field path, parser)
 _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("QUANPAI_VAR", "var_dir", "var_dir", Path),
@@ -176,7 +193,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("QUANPAI_REDIS_PORT", "redis_port", "redis_port", _port),
     ("CLICKHOUSE_URL", "clickhouse_url", "clickhouse_url", _clickhouse_url),
     ("QUANPAI_TIMEZONE", "timezone", "timezone", _timezone),
-    ("QUANPAI_MERCHANT", "merchant_id", "merchant_id", _text),
+    ("QUANPAI_MERCHANT", "merchant_id", "merchant_id", _merchant),
     ("QUANPAI_SECRET", "secret_key", "secret_key", _text),
     ("QUANPAI_BATCH_SIZE", "batch_size", "batch_size", _positive),
     ("QUANPAI_EVENTS_STREAM", "events_stream", "events_stream", _text),
@@ -186,6 +203,8 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("QUANPAI_LOG_LEVEL", "log_level", "log_level", _log_level),
     ("QUANPAI_METRICS_HOST", "metrics_host", "metrics_host", _text),
     ("QUANPAI_METRICS_PORT", "metrics_port", "metrics_port", _port),
+    ("QUANPAI_REDIS_POOL", "redis_pool_size", "redis_pool_size", _positive),
+    ("QUANPAI_LANG", "lang", "lang", _lang),
     ("WECHAT_BASE_URL", "wechat.base_url", "wechat.base_url", _http_url),
     ("WECHAT_APPID", "wechat.appid", "wechat.appid", _text),
     ("WECHAT_SECRET", "wechat.secret", "wechat.secret", _text),
@@ -222,6 +241,20 @@ def _toml_lookup(data: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
+def _refuse_unknown_keys(toml: Mapping[str, Any], path: Path) -> None:
+    """A misspelt key (``quiet_hour``) must not be ignored silently."""
+    known = {key for _, key, _, _ in _FIELDS}
+    sections = {key.partition(".")[0] for key in known if "." in key}
+    for name, value in toml.items():
+        keys = ([f"{name}.{k}" for k in value] if name in sections and isinstance(value, Mapping)
+                else [name])
+        for key in keys:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise SettingsError(f"config file {path}: unknown key {key}{hint}")
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, *, config_file: Path | None = None
 ) -> Settings:
@@ -236,9 +269,13 @@ def load_settings(
     toml: dict[str, Any] = {}
     if path is not None:
         try:
-            toml = tomllib.loads(path.read_text(encoding="utf-8"))
+            toml = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        except UnicodeDecodeError:
+            raise SettingsError(f"config file {path}: not UTF-8 (TOML files are UTF-8; save it "
+                                "as UTF-8)") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"config file {path}: {exc}") from exc
+        _refuse_unknown_keys(toml, path)
 
     top: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {"wechat": {}, "sms": {}, "alipay": {}}

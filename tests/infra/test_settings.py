@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,39 @@ def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     config.write_text("timezone = \n")
     with pytest.raises(SettingsError, match=r"q\.toml"):
         load_settings({"QUANPAI_CONFIG": str(config)})
+
+
+@pytest.mark.parametrize(("text", "wanted"), [
+    ('[sms]\nquiet_hour = "22:00-08:00"\n', "unknown key sms.quiet_hour (did you mean "
+     "sms.quiet_hours?)"),
+    ('merchant = "shop"\n', "unknown key merchant"),
+    ('[wechat]\nappid = "wx1"\n[nonsense]\nx = 1\n', "unknown key nonsense"),
+])
+def test_unknown_toml_keys_are_refused(tmp_path: Path, text: str, wanted: str) -> None:
+    config = tmp_path / "q.toml"
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(SettingsError, match=re.escape(wanted)):
+        load_settings({}, config_file=config)
+
+
+def test_toml_with_bom_is_read_and_gbk_is_refused_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "q.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + '[sms]\nsign_name = "券派"\n'.encode())
+    assert load_settings({}, config_file=config).sms.sign_name == "券派"
+    config.write_bytes('[sms]\nsign_name = "券派"\n'.encode("gbk"))
+    with pytest.raises(SettingsError, match="not UTF-8"):
+        load_settings({}, config_file=config)
+
+
+@pytest.mark.parametrize("value", ["", "shop one", "{demo}", "x" * 33, "店铺"])
+def test_invalid_merchant_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="QUANPAI_MERCHANT"):
+        load_settings({"QUANPAI_MERCHANT": value})
+
+
+def test_language_and_pool_size() -> None:
+    settings = load_settings({"QUANPAI_LANG": "en", "QUANPAI_REDIS_POOL": "32"})
+    assert (settings.lang, settings.redis_pool_size) == ("en", 32)
+    assert load_settings({}).lang == "zh-CN"
+    with pytest.raises(SettingsError, match="QUANPAI_LANG"):
+        load_settings({"QUANPAI_LANG": "fr"})
