@@ -136,8 +136,8 @@ class BatchProcessor:
         ledger = BatchLedger(
             client=deps.redis, events=deps.events, campaign_id=campaign_id, batch_no=batch_no,
             make_event=event, gate=lambda: deps.campaigns.status(campaign_id) == "running",
-            on_before=lambda: deps.kill.reached("in_flight"),
-            on_after=lambda: deps.kill.reached("after_answer"),
+            on_before=lambda channel: deps.kill.reached("in_flight", channel),
+            on_after=lambda channel: deps.kill.reached("after_answer", channel),
         )
         settled = ledger.settled(ids)
         outcomes: dict[str, str] = {}

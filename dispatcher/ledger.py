@@ -76,8 +76,8 @@ class BatchLedger:
     def __init__(self, *, client: redis.Redis, events: RedisStreamSink, campaign_id: str,
                  batch_no: int, make_event: EventMaker,
                  gate: Callable[[], bool] = lambda: True,
-                 on_before: Callable[[], None] = lambda: None,
-                 on_after: Callable[[], None] = lambda: None,
+                 on_before: Callable[[str], None] = lambda channel: None,
+                 on_after: Callable[[str], None] = lambda channel: None,
                  clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._events = events
@@ -133,12 +133,12 @@ class BatchLedger:
             pipe.hsetnx(self._wal, f"{message.member_id}|{channel}", f"{now:.3f}")
         pipe.expire(self._wal, KEEP_S)
         pipe.execute()
-        self._on_before()
+        self._on_before(channel)
         return True
 
     async def after(self, channel: str, messages: Sequence[Message],
                     results: Sequence[SendResult]) -> None:
-        self._on_after()
+        self._on_after(channel)
         outcomes = {r.member_id: channel for r in results if r.status == "sent"}
         events = [self._make_event("sent", r.member_id, channel, "") for r in results
                   if r.status == "sent"]

@@ -258,3 +258,18 @@ def test_timed_out_send_that_went_through_is_not_sent_twice(redis_url: str) -> N
 
 async def _recipients(session: aiohttp.ClientSession, url: str, n: int) -> bool:
     return int((await sim_stats(session, url))["counts"].get("recipients", 0)) >= n
+
+
+def test_resolve_finds_a_campaigns_earlier_send_and_the_simulator_counts_repeats() -> None:
+    async def scenario() -> None:
+        async with serving(sim.make_app(sim_config())) as url, aiohttp.ClientSession() as s:
+            channel = AliyunSmsChannel(config=client_config(url), session=s)
+            await channel.send([msg(1), msg(3)])  # one SendSms, OutId "camp1:<digest>"
+            other = replace(msg(2), campaign_id="camp2", idempotency_key="camp2:m2")
+            await channel.send([other])
+            asked = [msg(1), msg(2), msg(3), replace(msg(4), address="123")]
+            assert await channel.resolve(asked) == ["sent", "not_sent", "sent", "unknown"]
+            assert "repeats" not in (await sim_stats(s, url))["counts"]
+            await channel.send([msg(1)])  # a blind resend: the simulator sees the repeat
+            assert (await sim_stats(s, url))["counts"]["repeats"] == 1
+    run(scenario)

@@ -1,0 +1,73 @@
+"""The write-ahead ledger's decisions for calls a crash left open, on a real Redis: WeChat and
+Alipay resend with the same key only inside their dedupe window, else ``in_doubt``; a channel
+that cannot be asked is ``in_doubt``; outcome counts stay exact when a member's outcome is
+recorded again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import redis
+
+from analytics.events import Event
+from analytics.stream import RedisStreamSink
+from channels.base import Message
+from dispatcher.campaigns import counts_key
+from dispatcher.ledger import BatchLedger, Resolution, resolve_open_calls
+
+
+class Answers:
+    """A resolver answering from a table (the SMS one is tested against the simulator)."""
+
+    def __init__(self, answers: dict[str, Resolution]) -> None:
+        self.answers = answers
+
+    async def resolve(self, messages: Sequence[Message]) -> list[Resolution]:
+        return [self.answers[m.member_id] for m in messages]
+
+
+def make_ledger(client: redis.Redis) -> BatchLedger:
+    def event(kind: str, member: str, channel: str, reason: str) -> Event:
+        return Event(event_id=f"{kind}:c:{member}", event_type=kind, merchant_id="demo",
+                     campaign_id="c", member_id=member, channel=channel, reason=reason)
+
+    return BatchLedger(client=client, events=RedisStreamSink(client=client, stream="ev"),
+                       campaign_id="c", batch_no=0, make_event=event)
+
+
+def message(member: str) -> Message:
+    return Message(member_id=member, address="13900000000", coupon_code="C",
+                   idempotency_key=f"c:{member}", campaign_id="c")
+
+
+def test_open_calls_resolve_by_channel(redis_client: redis.Redis) -> None:
+    ledger = make_ledger(redis_client)
+    now = time.time()
+    asyncio.run(ledger.before("wechat", [message("fresh")]))
+    open_calls = {
+        "fresh": ledger.open_calls()["fresh"],  # a second ago: resend with the same key
+        "stale": {"wechat": now - 11 * 60},  # past WeChat's 10 minutes: in doubt
+        "mass": {"wechat_mass": now - 3600},  # clientmsgid holds 24 h
+        "left": {"sms": now - 5}, "never": {"sms": now - 5}, "lost": {"sms": now - 5},
+        "nobody": {"fax": now},  # nothing can answer for it
+    }
+    redis_client.hset("{cmp:c}:wal:0", mapping={"never|sms": now - 5})
+    messages = {m: {next(iter(calls)): message(m)} for m, calls in open_calls.items()}
+    sms = Answers({"left": "sent", "never": "not_sent", "lost": "unknown"})
+    sent, doubt = asyncio.run(resolve_open_calls(ledger, open_calls, messages,
+                                                 resolvers={"sms": sms}, now=now))
+    assert sent == {"left": "sms"}
+    assert doubt == {"stale": "wechat", "lost": "sms", "nobody": "fax"}
+    assert "never" not in ledger.open_calls()  # certainly not sent: its record is closed
+
+
+def test_counts_follow_the_latest_outcome(redis_client: redis.Redis) -> None:
+    ledger = make_ledger(redis_client)
+    ledger.settle({"a": "sms", "b": "x:sms:isv.BLACK_KEY_CONTROL_LIMIT"}, [])
+    ledger.settle({"a": "sms", "b": "wechat", "c": "?:alipay", "d": "-:frequency_cap"}, [])
+    counts = {k.decode(): int(v) for k, v in redis_client.hgetall(counts_key("c")).items()}
+    assert counts == {"sent:sms": 1, "failed:sms": 0, "sent:wechat": 1, "in_doubt:alipay": 1,
+                      "skipped:frequency_cap": 1}
+    assert ledger.settled(["a", "b", "z"]) == {"a": "sms", "b": "wechat"}
