@@ -31,7 +31,8 @@ MAX_BATCH = 5000  # one script call blocks Redis: ~30 ms at this size
 class IssuedCoupon:
     """One member's outcome. ``code`` is empty when nothing was issued (out of stock, limit).
 
-    ``extended``: the member already held this duration card and buying again extended it.
+    ``extended``: the member already held this duration card and this campaign extended it
+    (once: a redelivered batch answers ``extended`` again without extending twice).
     """
 
     member_id: str

@@ -4,7 +4,8 @@
 -- ARGV[1] key prefix of the template, ARGV[2] campaign id, ARGV[3] issue day number,
 -- then pairs: member id, member hash (48-bit integer computed by the caller).
 -- Returns a flat array: status, serial per member. Status 1 new, 2 existing, 3 out of stock
--- (stock or budget), 4 per-member limit reached, 5 duration card extended.
+-- (stock or budget), 4 per-member limit reached, 5 duration card extended (by this campaign,
+-- now or on an earlier delivery: prefix x:<campaign#> holds member -> serial).
 -- Records: prefix r:<serial/128> field serial%128 = "<state><campaign#>|<member>[|extra]".
 -- Member index: prefix m:<hash % buckets> field (hash/2^32) % 8192 = comma-separated serials (the
 -- 13-bit field may collide, so every candidate record is checked for its member id).
@@ -50,12 +51,19 @@ for i = 4, #ARGV, 2 do
   if found then
     out[#out + 1] = 2; out[#out + 1] = found
   elseif kind == 'duration_card' and active then
-    -- Buying a duration card again extends the one the member holds.
+    -- Buying a duration card again extends the one the member holds, once per campaign: the
+    -- extension is recorded under the campaign (x:<campaign#>), so a redelivered batch gets
+    -- the same answer without extending again.
     local n, rkey, rec = active[1], active[2], active[3]
-    local head, e, last, used, days = string.match(rec, '^(.*)|(%d+),(%d+),(%d+),(%d+)$')
-    e, days = tonumber(e), tonumber(days) + dur
-    if e > 0 then e = math.max(e, day - 1) + dur end
-    redis.call('HSET', rkey, n % 128, head .. '|' .. e .. ',' .. last .. ',' .. used .. ',' .. days)
+    local xkey = prefix .. 'x:' .. camp
+    if not redis.call('HGET', xkey, member) then
+      local head, e, last, used, days = string.match(rec, '^(.*)|(%d+),(%d+),(%d+),(%d+)$')
+      e, days = tonumber(e), tonumber(days) + dur
+      if e > 0 then e = math.max(e, day - 1) + dur end
+      redis.call('HSET', rkey, n % 128,
+        head .. '|' .. e .. ',' .. last .. ',' .. used .. ',' .. days)
+      redis.call('HSET', xkey, member, n)
+    end
     out[#out + 1] = 5; out[#out + 1] = n
   elseif count >= limit then
     out[#out + 1] = 4; out[#out + 1] = 0

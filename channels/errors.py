@@ -11,7 +11,11 @@ from infra.errors import QuanpaiError
 
 
 class ChannelError(QuanpaiError):
-    """Base of the channel errors."""
+    """Base of the channel errors; ``code`` is the provider's code when one was given."""
+
+    def __init__(self, message: str = "", *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ChannelUnavailable(ChannelError):

@@ -315,7 +315,7 @@ class AliyunSmsChannel:
             # The provider's Message can quote the request (phone numbers): only the code.
             raise ChannelConfigError(f"Aliyun SMS refused the account setup: {code}; check "
                                      "SMS_ACCESS_KEY_ID/SECRET, SMS_SIGN_NAME and "
-                                     "SMS_TEMPLATE_CODE")
+                                     "SMS_TEMPLATE_CODE", code=code)
         delay = (self.config.business_limit_retry_s if code == "isv.BUSINESS_LIMIT_CONTROL"
                  else self.config.retry_after_s)
         for i in request.indexes:

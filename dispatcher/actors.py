@@ -275,7 +275,7 @@ class BatchProcessor:
         ledger = BatchLedger(client=deps.redis, events=deps.events, campaign_id=campaign_id,
                              batch_no=batch_no, make_event=event)
         settled = ledger.settled([r[0] for r in rows])
-        code = reason.split(":", 1)[0].strip().replace(" ", "_")[:64] or "error"
+        code = reason.split(": ", 1)[0].strip().replace(" ", "_")[:64] or "error"
         outcomes, events = {}, []
         for row in rows:
             if row[0] not in settled:
@@ -310,8 +310,10 @@ class BatchProcessor:
         )
 
 
-def _error_code(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
+def _reason(exc: BaseException) -> str:
+    """``<code>: <message>``: the provider's code where the error carries one."""
+    code = getattr(exc, "code", "") or type(exc).__name__
+    return f"{code}: {exc}"[:500]
 
 
 def register_actors(
@@ -328,12 +330,12 @@ def register_actors(
         try:
             deferral = processor(campaign_id, batch_no, members, final_attempt=final)
         except PERMANENT as exc:
-            processor.dead_letter(campaign_id, batch_no, members, _error_code(exc))
+            processor.dead_letter(campaign_id, batch_no, members, _reason(exc))
             return
         except Exception as exc:
             if not final:
                 raise
-            processor.dead_letter(campaign_id, batch_no, members, _error_code(exc))
+            processor.dead_letter(campaign_id, batch_no, members, _reason(exc))
             return
         if deferral is not None:
             actor.send_with_options(args=(campaign_id, batch_no, deferral.members),

@@ -93,7 +93,8 @@ def test_sigkill_at_each_point_sends_each_member_once(
 ) -> None:
     # In flight: the provider takes 300 ms to answer and the worker dies 100 ms after the
     # request left.
-    sims = start_simulators("--latency-ms", "300") if point.startswith("in_flight") else start_simulators()
+    slow = point.startswith("in_flight")
+    sims = start_simulators("--latency-ms", "300") if slow else start_simulators()
     try:
         settings = replace(flow_settings(redis_url, sims), batch_size=25)
         env = flow_env(redis_url, sims)

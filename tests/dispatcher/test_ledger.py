@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 
@@ -67,7 +68,8 @@ def test_counts_follow_the_latest_outcome(redis_client: redis.Redis) -> None:
     ledger = make_ledger(redis_client)
     ledger.settle({"a": "sms", "b": "x:sms:isv.BLACK_KEY_CONTROL_LIMIT"}, [])
     ledger.settle({"a": "sms", "b": "wechat", "c": "?:alipay", "d": "-:frequency_cap"}, [])
-    counts = {k.decode(): int(v) for k, v in redis_client.hgetall(counts_key("c")).items()}
+    raw: Any = redis_client.hgetall(counts_key("c"))
+    counts = {k.decode(): int(v) for k, v in raw.items()}
     assert counts == {"sent:sms": 1, "failed:sms": 0, "sent:wechat": 1, "in_doubt:alipay": 1,
                       "skipped:frequency_cap": 1}
     assert ledger.settled(["a", "b", "z"]) == {"a": "sms", "b": "wechat"}
