@@ -14,6 +14,8 @@ import redis
 from aiohttp import web
 
 from catalog.context import AsyncClient, Catalog
+from dispatcher.launch import LaunchDeps
+from dispatcher.operations import build_launch_deps
 from infra.http_api import create_app
 from infra.openapi import add_openapi
 from infra.redis_client import make_async_redis
@@ -27,12 +29,16 @@ DESCRIPTION = ("Coupons, 到手价 pricing, 核销, stored value and points, cam
                "(quanpai serve --print-token ROLE).")
 
 
-def compose(*, secret: bytes, catalog: Catalog) -> web.Application:
+def compose(*, secret: bytes, catalog: Catalog,
+            campaigns: LaunchDeps | None = None) -> web.Application:
     """The app with every package's routes mounted, on services built by the caller."""
     from catalog.api import add_routes as catalog_routes
+    from dispatcher.api import add_campaign_routes
 
     app = create_app(secret=secret, unavailable=UNAVAILABLE)
     catalog_routes(app, catalog=catalog)
+    if campaigns is not None:
+        add_campaign_routes(app, launch=campaigns)
     add_openapi(app, title="Quanpai API", version="1", description=DESCRIPTION)
     return app
 
@@ -57,7 +63,8 @@ def build_app(settings: Settings, *, redis_url: str, cluster: bool = False) -> w
     secret = settings.secret_key.encode()
     sink = RedisStreamSink(client=sync_client, stream=settings.events_stream)
     catalog = Catalog(client=client, secret=secret, tz=settings.timezone, sink=sink)
-    app = compose(secret=secret, catalog=catalog)
+    app = compose(secret=secret, catalog=catalog,
+                  campaigns=build_launch_deps(settings, redis_url=redis_url))
 
     async def close(_: web.Application) -> None:
         await client.aclose()

@@ -25,14 +25,14 @@ from infra.services import resolve_redis_url
 from infra.settings import Settings
 
 
-def build_launch_deps(settings: Settings) -> LaunchDeps:
+def build_launch_deps(settings: Settings, *, redis_url: str | None = None) -> LaunchDeps:
     """Launch dependencies from settings (the caller is a composition root: CLI, API,
     scheduler). Raises ``DefinitionError`` for channel settings a campaign cannot use."""
     try:
         QuietHours.parse(settings.sms.quiet_hours, settings.timezone)
     except ValueError as exc:
         raise DefinitionError("channels", f"SMS_QUIET_HOURS is unusable: {exc}") from None
-    url = resolve_redis_url(settings)
+    url = redis_url or resolve_redis_url(settings)
     client = make_redis(url)
     return LaunchDeps(
         client=client, store=CampaignStore(client=client),
