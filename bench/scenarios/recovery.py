@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -66,8 +67,9 @@ def run_one(members: int, *, root: Path) -> list[Result]:
                 time.sleep(0.05)
             beats = f"{NAMESPACE}:__heartbeats__"
             now_ms = time.time() * 1000
-            live = {m for m, score in deps.client.zrange(beats, 0, -1, withscores=True)
-                    if score > now_ms - 1000}
+            # The workers that called the broker in the last second (not the launcher).
+            beating: Any = deps.client.zrange(beats, 0, -1, withscores=True)
+            live = {m for m, score in beating if score > now_ms - 1000}
             doomed.kill()
             killed = time.monotonic()
             doomed.wait()
