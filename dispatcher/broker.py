@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from dramatiq.brokers.redis import RedisBroker
 from redis import Redis
@@ -33,8 +34,11 @@ def make_broker(
     )
 
 
-def live_workers(client: Redis, *, heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS) -> int:
-    """Worker processes whose last broker heartbeat is younger than the timeout."""
+def live_workers(client: Redis, *, exclude: str = "",
+                 heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS) -> int:
+    """Broker users (worker processes) whose last heartbeat is younger than the timeout, but
+    ``exclude`` (the caller's own broker id: enqueueing beats too)."""
     now_ms = int(time.time() * 1000)
-    return int(client.zcount(f"{NAMESPACE}:__heartbeats__", now_ms - heartbeat_timeout_ms,
-                             "+inf"))
+    beating: Any = client.zrangebyscore(f"{NAMESPACE}:__heartbeats__",
+                                        now_ms - heartbeat_timeout_ms, "+inf")
+    return sum(1 for b in beating if b.decode() != exclude)

@@ -20,7 +20,7 @@ from dispatcher.definition import (
     parse_definition,
 )
 from dispatcher.errors import CampaignError, DefinitionError
-from dispatcher.launch import wait_done
+from dispatcher.launch import LaunchDeps, wait_done
 from dispatcher.operations import (
     build_launch_deps,
     create_draft,
@@ -134,52 +134,30 @@ def run_campaign(
     return deps.store.get(campaign_id)
 
 
-def _launch_file(path: Path, settings: Settings, *, wait: bool, timeout: float) -> Campaign:
-    try:
-        definition = load_definition(path)
-        deps = build_launch_deps(settings)
-        members = load_audience(definition.audience)
-        campaign_id = launch_now(definition, members, deps=deps, now=datetime.now(UTC))
-    except CampaignError as exc:
-        raise UsageError(str(exc)) from None
-    campaign = deps.store.get(campaign_id)
-    if wait:
-        _watch(deps.store, campaign, timeout)
-    return deps.store.get(campaign_id)
-
-
 def _summary(campaign: Campaign) -> str:
     return (f"campaign {campaign.campaign_id}: {campaign.total_members:,} members in "
             f"{campaign.total_batches:,} batches, {campaign.held_out:,} held out, "
             f"status {campaign.status}")
 
 
-def _warn_without_workers(deps_store: CampaignStore) -> None:
+def _warn_without_workers(deps: LaunchDeps) -> None:
     from dispatcher.broker import live_workers
 
-    if live_workers(deps_store.client) == 0:
-        print("warning: no worker has a live heartbeat; batches wait in the queue until "
-              "`quanpai worker` runs")
+    if live_workers(deps.client, exclude=deps.actor.broker.broker_id) == 0:
+        print("warning: no worker has a live heartbeat; the batches wait in the queue until "
+              "`quanpai worker` runs", flush=True)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.timeout <= 0:
-        raise UsageError("--timeout: must be positive")
-    if args.target is None and args.snapshot is None:
-        raise UsageError("give a campaign id, a definition file, or --snapshot FILE")
-    if args.target is not None and Path(args.target).is_file():
-        campaign = _launch_file(Path(args.target), settings, wait=args.wait,
-                                timeout=args.timeout)
-    elif args.target is not None:
-        deps = build_launch_deps(settings)
-        try:
-            campaign_id = launch_draft(args.target, deps=deps, now=datetime.now(UTC))
-        except CampaignError as exc:
-            raise UsageError(str(exc)) from None
-        campaign = deps.store.get(campaign_id)
-        if args.wait:
-            _watch(deps.store, campaign, args.timeout)
-    else:
+def _launch(args: argparse.Namespace, deps: LaunchDeps) -> str:
+    """Launch what ``campaign run`` names; the campaign id. Nothing is written on bad input."""
+    now = datetime.now(UTC)
+    try:
+        if args.target is not None and Path(args.target).is_file():
+            definition = load_definition(Path(args.target))
+            return launch_now(definition, load_audience(definition.audience), deps=deps,
+                              now=now)
+        if args.target is not None:
+            return launch_draft(args.target, deps=deps, now=now)
         definition = _definition_from_flags(args)
         if not args.snapshot.exists():
             raise UsageError(f"--snapshot {args.snapshot}: no such file")
@@ -189,13 +167,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                                                    segment=args.segment)))
         except DefinitionError as exc:
             raise UsageError(f"--snapshot: {exc.message}") from None
-        campaign = run_campaign(
-            members, settings=settings, name=definition.name, channels=definition.channels,
-            holdout_permille=definition.holdout_permille, coupon=definition.coupon,
-            wait=args.wait, timeout=args.timeout)
-    store = CampaignStore(client=make_redis(resolve_redis_url(settings)))
-    _warn_without_workers(store)
-    print(_summary(store.get(campaign.campaign_id)))
+        return launch_now(definition, members, deps=deps, now=now)
+    except CampaignError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.timeout <= 0:
+        raise UsageError("--timeout: must be positive")
+    if args.target is None and args.snapshot is None:
+        raise UsageError("give a campaign id, a definition file, or --snapshot FILE")
+    deps = build_launch_deps(settings)
+    campaign_id = _launch(args, deps)
+    store = deps.store
+    campaign = store.get(campaign_id)
+    print(_summary(campaign), flush=True)
+    _warn_without_workers(deps)
+    if args.wait:
+        _watch(store, campaign, args.timeout)
+        print(f"campaign {campaign_id}: {store.status(campaign_id)}")
     return 0
 
 
