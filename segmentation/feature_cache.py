@@ -46,24 +46,22 @@ class FeatureCache:
             self._entries.popitem(last=False)
         return value
 
+    def arrays(self, source: FileTransactions, text: set[str]) -> TransactionArrays:
+        """The file's transactions as arrays with (at least) the ``text`` columns encoded."""
+        base = ("arrays", file_stamp(source.path), source.columns, source.timezone.key)
+        for key, value in self._entries.items():
+            if key[:4] == base and text <= key[4]:
+                return value  # type: ignore[no-any-return]
+        return self.get((*base, frozenset(text)), lambda: source.arrays(text))
+
     def rule_features(self, source: SegmentSource, *, as_of: dt.date,
                       filters: Sequence[TxFilter]) -> RuleFeatures:
         """``source.rule_features`` through the cache (file arrays are shared across days)."""
         ordered = tuple(sorted(set(filters), key=lambda f: f.key))
         if isinstance(source, FileTransactions):
             text = set().union(*(f.columns_needed() for f in ordered)) if ordered else set()
-            stamp = file_stamp(source.path)
-            base = ("arrays", stamp, source.columns, source.timezone.key)
-            # arrays with every text column the rule needs; a superset serves too
-            arrays: TransactionArrays | None = None
-            for key, value in self._entries.items():
-                if key[:4] == base and text <= key[4]:
-                    arrays = value
-                    break
-            if arrays is None:
-                arrays = self.get((*base, frozenset(text)), lambda: source.arrays(text))
-            chosen = arrays
-            return self.get(("features", stamp, as_of, ordered),
+            chosen = self.arrays(source, text)
+            return self.get(("features", file_stamp(source.path), as_of, ordered),
                             lambda: array_rule_features(chosen, ordered,
                                                         as_of_day=day_number(as_of)))
         identity = getattr(source, "cache_key", None)
