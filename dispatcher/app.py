@@ -16,10 +16,12 @@ from aiohttp import web
 from catalog.context import AsyncClient, Catalog
 from dispatcher.launch import LaunchDeps
 from dispatcher.operations import build_launch_deps
+from infra.errors import SettingsError
 from infra.http_api import create_app
 from infra.openapi import add_openapi
 from infra.redis_client import make_async_redis
 from infra.settings import Settings
+from segmentation.api import SegmentService
 
 # what means "a backing store is down": answered 503 (retry), never 500
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -30,15 +32,19 @@ DESCRIPTION = ("Coupons, 到手价 pricing, 核销, stored value and points, cam
 
 
 def compose(*, secret: bytes, catalog: Catalog,
-            campaigns: LaunchDeps | None = None) -> web.Application:
+            campaigns: LaunchDeps | None = None,
+            segments: SegmentService | None = None) -> web.Application:
     """The app with every package's routes mounted, on services built by the caller."""
     from catalog.api import add_routes as catalog_routes
     from dispatcher.api import add_campaign_routes
+    from segmentation.api import add_routes as segment_routes
 
     app = create_app(secret=secret, unavailable=UNAVAILABLE)
     catalog_routes(app, catalog=catalog)
     if campaigns is not None:
         add_campaign_routes(app, launch=campaigns)
+    if segments is not None:
+        segment_routes(app, service=segments)
     add_openapi(app, title="Quanpai API", version="1", description=DESCRIPTION)
     return app
 
@@ -63,12 +69,44 @@ def build_app(settings: Settings, *, redis_url: str, cluster: bool = False) -> w
     secret = settings.secret_key.encode()
     sink = RedisStreamSink(client=sync_client, stream=settings.events_stream)
     catalog = Catalog(client=client, secret=secret, tz=settings.timezone, sink=sink)
+    segments = segment_service(settings, sync_client)
     app = compose(secret=secret, catalog=catalog,
-                  campaigns=build_launch_deps(settings, redis_url=redis_url))
+                  campaigns=build_launch_deps(settings, redis_url=redis_url), segments=segments)
 
     async def close(_: web.Application) -> None:
         await client.aclose()
         sync_client.close()
+        if segments.clickhouse is not None:
+            segments.clickhouse.close()
 
     app.on_cleanup.append(close)
     return app
+
+
+def segment_service(settings: Settings, sync_client: Any) -> SegmentService:
+    """The /v1/segments service: the rules file of QUANPAI_SEGMENT_RULES (its data), tags on
+    the catalog's Redis, and the catalog's coupon facts for coupon conditions."""
+    import pandas as pd
+
+    from catalog.holdings import coupon_facts
+    from segmentation.errors import SegmentationError
+    from segmentation.rules import load_rules
+    from segmentation.tags import RedisTags
+
+    rules = None
+    clickhouse = None
+    if settings.segment_rules is not None:
+        try:
+            rules = load_rules(settings.segment_rules)
+        except SegmentationError as exc:
+            raise SettingsError(f"QUANPAI_SEGMENT_RULES: {exc}") from None
+        members = rules.members
+        if rules.transactions.clickhouse_table or (members and members.clickhouse_table):
+            from infra.clickhouse import make_clickhouse
+
+            clickhouse = make_clickhouse(settings)
+    return SegmentService(
+        merchant_id=settings.merchant_id, rules=rules,
+        tags=RedisTags(client=sync_client, merchant_id=settings.merchant_id),
+        snapshots=settings.var_dir / "snapshots", clickhouse=clickhouse,
+        coupon_facts=lambda: pd.DataFrame(coupon_facts(sync_client, settings.merchant_id)))

@@ -78,6 +78,7 @@ class Settings:
     metrics_port: int = 0  # 0: no /metrics listener (``--metrics-port`` per process)
     redis_pool_size: int = 256  # Redis connections per API process; more requests wait for one
     lang: str = "zh-CN"  # operator-facing text: zh-CN (default) or en
+    segment_rules: Path | None = None  # rules file whose data /v1/segments evaluates
     wechat: WeChatSettings = field(default_factory=WeChatSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     alipay: AlipaySettings = field(default_factory=AlipaySettings)
@@ -205,6 +206,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("QUANPAI_METRICS_PORT", "metrics_port", "metrics_port", _port),
     ("QUANPAI_REDIS_POOL", "redis_pool_size", "redis_pool_size", _positive),
     ("QUANPAI_LANG", "lang", "lang", _lang),
+    ("QUANPAI_SEGMENT_RULES", "segment_rules", "segment_rules", Path),
     ("WECHAT_BASE_URL", "wechat.base_url", "wechat.base_url", _http_url),
     ("WECHAT_APPID", "wechat.appid", "wechat.appid", _text),
     ("WECHAT_SECRET", "wechat.secret", "wechat.secret", _text),

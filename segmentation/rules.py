@@ -212,6 +212,17 @@ def _clusters(data: Any) -> ClusterSpec | None:
     return ClusterSpec(None if k == "auto" else int(k), seed)
 
 
+def vocabulary(segment_map: SegmentMap, *, bins: int, clusters: bool) -> Vocabulary:
+    """The names conditions may use with this segment map, bin count and clustering."""
+    return Vocabulary(
+        rfm_segments=frozenset(segment_map.names) | frozenset(segment_map.names_zh),
+        eight_classes=frozenset(n for pair in EIGHT_CLASSES.values() for n in pair),
+        rfm_codes=frozenset(all_codes(bins)),
+        bins=bins,
+        clusters=clusters,
+    )
+
+
 def parse_rules(data: Any, *, base: Path, source_text: str = "") -> RulesFile:
     """Validate a parsed rules file; relative paths resolve against ``base``."""
     top = _mapping(data, "rules file")
@@ -227,13 +238,7 @@ def parse_rules(data: Any, *, base: Path, source_text: str = "") -> RulesFile:
     members = (_members(top["members"], base) if top.get("members") is not None else None)
     bins, monetary, segment_map, center = _rfm(top.get("rfm"), base)
     clusters = _clusters(top.get("clusters"))
-    vocab = Vocabulary(
-        rfm_segments=frozenset(segment_map.names) | frozenset(segment_map.names_zh),
-        eight_classes=frozenset(n for pair in EIGHT_CLASSES.values() for n in pair),
-        rfm_codes=frozenset(all_codes(bins)),
-        bins=bins,
-        clusters=clusters is not None,
-    )
+    vocab = vocabulary(segment_map, bins=bins, clusters=clusters is not None)
     raw_segments = top.get("segments")
     if not isinstance(raw_segments, list) or not raw_segments:
         raise InvalidRule("segments", "must be a non-empty list of {name, where}")

@@ -1,0 +1,252 @@
+"""``/v1/segments`` and ``/v1/tags``: the console's segment builder over the same condition
+language as the rules files (the JSON form of a ``where:``).
+
+- ``POST /v1/segments/count``     {where, as_of?}            -> {count, members, as_of, warnings}
+- ``POST /v1/segments/preview``   {where, as_of?, sample?}   -> the same and a masked sample
+- ``POST /v1/segments/snapshots`` {name, where, as_of?}      -> a frozen snapshot for a campaign
+- ``GET /v1/tags``, ``POST /v1/tags/{tag}/members`` {member_ids, remove?}
+
+The data (transactions, members, RFM settings, timezone) is the rules file the composition root
+configures (``QUANPAI_SEGMENT_RULES``); ``as_of`` defaults to today in its timezone. Counting
+is CPU work on pandas arrays: it runs in a worker thread, one evaluation at a time, on a
+``FeatureCache`` that keeps the day's member frame and each filter's aggregates, so an operator
+editing a condition waits for the part that changed only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import pandas as pd
+from aiohttp import web
+from msgspec import Meta
+
+from infra.clickhouse import ClickHouse
+from infra.errors import Forbidden, InvalidInput, Refused
+from infra.http_api import Route, principal, respond
+from infra.http_api import add_routes as mount
+from segmentation.audience import Evaluation, evaluate_conditions
+from segmentation.conditions import Condition, parse_condition
+from segmentation.coupon_conditions import CouponFacts
+from segmentation.errors import InvalidInput as SegmentInvalid
+from segmentation.errors import InvalidRule, SegmentationError
+from segmentation.feature_cache import FeatureCache
+from segmentation.preview import mask_openid, mask_phone, plain
+from segmentation.rules import RulesFile, SegmentRule, vocabulary
+from segmentation.snapshot import take_snapshot, write_snapshot
+from segmentation.tags import TagStore
+
+SERVICE = web.AppKey("segment_service", object)
+Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+TagName = Annotated[str, Meta(min_length=1, max_length=32)]
+
+
+class SegmentQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A condition (the ``where:`` of a rules file, as JSON) and the day to evaluate it for."""
+
+    where: dict[str, Any]
+    as_of: dt.date | None = None
+
+
+class PreviewIn(SegmentQuery, forbid_unknown_fields=True, kw_only=True):
+    sample: Annotated[int, Meta(ge=0, le=100)] = 10
+
+
+class SnapshotIn(SegmentQuery, forbid_unknown_fields=True, kw_only=True):
+    name: Name
+    name_zh: Annotated[str, Meta(max_length=64)] = ""
+
+
+class CountOut(msgspec.Struct, kw_only=True):
+    count: int
+    members: int  # everyone evaluated (members and buyers)
+    as_of: dt.date
+    warnings: list[str]
+
+
+class SampleRow(msgspec.Struct, kw_only=True):
+    member_id: str
+    tier: str
+    rfm_segment: str
+    recency_days: str  # "-" for a member who never bought
+    frequency: int
+    monetary_total_fen: int
+    phone: str  # masked
+    wechat_openid: str  # masked
+
+
+class PreviewOut(CountOut, kw_only=True):
+    sample: list[SampleRow]
+
+
+class SnapshotOut(msgspec.Struct, kw_only=True):
+    snapshot: str
+    count: int
+    fingerprint: str
+    as_of: dt.date
+
+
+class TagMembersIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    member_ids: Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]],
+                          Meta(min_length=1, max_length=100_000)]
+    remove: bool = False
+
+
+class TagOut(msgspec.Struct, kw_only=True):
+    name: str
+    kind: str
+    count: int
+    updated: str
+    rules: str
+    segment: str
+
+
+@dataclass
+class SegmentService:
+    """What the routes evaluate on; built by the composition root."""
+
+    merchant_id: str
+    rules: RulesFile | None  # None: no segment data configured (the routes answer 409)
+    tags: TagStore
+    snapshots: Path
+    clickhouse: ClickHouse | None = None
+    coupon_facts: CouponFacts | None = None
+    cache: FeatureCache = field(default_factory=FeatureCache)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def _rules(self) -> RulesFile:
+        if self.rules is None:
+            raise Refused("no_segment_data", "no segment data is configured: set "
+                          "QUANPAI_SEGMENT_RULES to a rules file naming the transactions")
+        return self.rules
+
+    def parse(self, where: dict[str, Any]) -> Condition:
+        rules = self._rules()
+        try:
+            return parse_condition(where, "where", vocabulary(
+                rules.segment_map, bins=rules.bins, clusters=rules.clusters is not None))
+        except InvalidRule as exc:
+            raise InvalidInput(exc.field, exc.problem) from None
+
+    def evaluate(self, condition: Condition, as_of: dt.date | None) -> Evaluation:
+        """The condition's members (runs in a worker thread, under ``lock``)."""
+        rules = self._rules()
+        day = as_of or dt.datetime.now(rules.timezone).date()
+        try:
+            frame, masks, clustering, warnings = evaluate_conditions(
+                rules, [condition], as_of=day, clickhouse=self.clickhouse,
+                coupon_facts=self.coupon_facts, tags=self.tags, cache=self.cache)
+        except SegmentInvalid as exc:
+            raise InvalidInput(exc.field, exc.problem) from None
+        except InvalidRule as exc:
+            raise InvalidInput(exc.field, exc.problem) from None
+        return Evaluation(rules, frame, {"segment": masks[0]}, day, day, clustering, warnings)
+
+
+def service_of(request: web.Request) -> SegmentService:
+    found = request.app[SERVICE]
+    assert isinstance(found, SegmentService)
+    if principal(request).merchant_id != found.merchant_id:
+        raise Forbidden("this server's segments belong to another merchant")
+    return found
+
+
+async def _evaluated(request: web.Request, body: SegmentQuery) -> Evaluation:
+    service = service_of(request)
+    condition = service.parse(body.where)
+    async with service.lock:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, service.evaluate, condition, body.as_of)
+
+
+def _counts(evaluation: Evaluation) -> dict[str, Any]:
+    return {"count": int(evaluation.masks["segment"].sum()), "members": len(evaluation.frame),
+            "as_of": evaluation.as_of, "warnings": list(evaluation.warnings)}
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+async def count_segment(request: web.Request, body: SegmentQuery) -> web.Response:
+    evaluation = await _evaluated(request, body)
+    return respond(CountOut(**_counts(evaluation)))
+
+
+async def preview_segment(request: web.Request, body: PreviewIn) -> web.Response:
+    evaluation = await _evaluated(request, body)
+    chosen = evaluation.members_of("segment")
+    picked = chosen.sample(n=min(body.sample, len(chosen)), random_state=0)
+    shown = plain(picked.reindex(columns=["member_id", "tier", "rfm_segment", "recency_days",
+                                          "frequency", "monetary_total", "phone",
+                                          "wechat_openid"]))
+    rows = [SampleRow(member_id=_text(r.member_id), tier=_text(r.tier),
+                      rfm_segment=_text(r.rfm_segment), recency_days=_text(r.recency_days),
+                      frequency=int(r.frequency), monetary_total_fen=int(r.monetary_total),
+                      phone=mask_phone(r.phone or None), wechat_openid=mask_openid(
+                          r.wechat_openid or None))
+            for r in shown.itertuples(index=False)]
+    return respond(PreviewOut(**_counts(evaluation), sample=rows))
+
+
+async def save_snapshot(request: web.Request, body: SnapshotIn) -> web.Response:
+    service = service_of(request)
+    evaluation = await _evaluated(request, body)
+    named = replace(evaluation, rules=replace(evaluation.rules, name=body.name, segments=(
+        SegmentRule(body.name, body.name_zh or body.name, service.parse(body.where)),)),
+        masks={body.name: evaluation.masks["segment"]})
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    directory = service.snapshots / f"{body.name}-{evaluation.as_of}-{stamp}"
+    try:
+        snapshot = take_snapshot(named)
+        write_snapshot(snapshot, directory)
+    except SegmentationError as exc:
+        raise InvalidInput("where", str(exc)) from None
+    return respond(SnapshotOut(snapshot=str(directory), count=snapshot.counts[body.name],
+                               fingerprint=snapshot.fingerprint, as_of=evaluation.as_of),
+                   status=201)
+
+
+async def list_tags(request: web.Request) -> web.Response:
+    tags = service_of(request).tags
+    infos = await asyncio.get_running_loop().run_in_executor(None, tags.tags)
+    return respond([TagOut(**i.to_json()) for i in infos])
+
+
+async def set_tag_members(request: web.Request, body: TagMembersIn) -> web.Response:
+    service = service_of(request)
+    tag = request.match_info["tag"]
+    if not re.fullmatch(r"[^\s:{}]{1,32}", tag):
+        raise InvalidInput("tag", "1-32 characters, no spaces, ':', '{' or '}'")
+    change = service.tags.remove if body.remove else service.tags.add
+    info = await asyncio.get_running_loop().run_in_executor(None, change, tag, body.member_ids)
+    return respond(TagOut(**info.to_json()))
+
+
+ROUTES = [
+    Route("POST", "/v1/segments/count", count_segment, "members a condition selects",
+          ("operator", "analyst"), SegmentQuery, {200: CountOut}, tags=("segments",)),
+    Route("POST", "/v1/segments/preview", preview_segment,
+          "members a condition selects, with a masked sample", ("operator", "analyst"),
+          PreviewIn, {200: PreviewOut}, tags=("segments",)),
+    Route("POST", "/v1/segments/snapshots", save_snapshot,
+          "freeze a condition's members into a snapshot for a campaign", ("operator",),
+          SnapshotIn, {201: SnapshotOut}, tags=("segments",)),
+    Route("GET", "/v1/tags", list_tags, "every member tag (标签)", ("operator", "analyst"),
+          responses={200: list[TagOut]}, tags=("segments",)),
+    Route("POST", "/v1/tags/{tag}/members", set_tag_members, "tag or untag members",
+          ("operator",), TagMembersIn, {200: TagOut}, path_params={"tag": TagName},
+          tags=("segments",)),
+]
+
+
+def add_routes(app: web.Application, *, service: SegmentService) -> None:
+    """Mount the segment and tag routes on the one app."""
+    app[SERVICE] = service
+    mount(app, ROUTES)
