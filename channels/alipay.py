@@ -26,6 +26,7 @@ from channels.alipay_keys import AlipayKeys
 from channels.alipay_signature import (
     response_key,
     rsa2_sign_many,
+    rsa2_verify,
     sign_content,
     split_response,
 )
@@ -34,7 +35,6 @@ from channels.base import Message, SendResult
 from channels.errors import ChannelConfigError, ChannelUnavailable
 from channels.ratelimit import RateLimiter
 from channels.receipts import ReceiptIndex, voucher_bucket
-from channels.rsa_batch import BatchVerifier
 from channels.transport import Http1Pool, LeanPoster, Poster, RequestFrame, SessionPoster
 
 VOUCHER = "alipay.marketing.voucher.send"
@@ -126,7 +126,6 @@ class _AlipayBase:
             self._framed = pool, pool.frame(target, FORM)
         self.max_batch = config.max_batch
         self._keys = keys
-        self._replies = BatchVerifier(keys.alipay_public)
         self._rate = rate
 
     def fields(self, message: Message) -> list[tuple[str, str]]:
@@ -221,10 +220,11 @@ class _AlipayBase:
     def _outcomes(self, messages: Sequence[Message], replies: Sequence[tuple[int, bytes] | str]
                   ) -> list[tuple[SendResult, bool]]:
         """(result, whether Alipay was reached) per message. Every reply's signature is
-        checked first, all in one batch (``rsa_batch``), before any reply is read."""
+        checked (a standard PKCS#1 v1.5 verification each) before the reply is read."""
+        public = self._keys.alipay_public
         parts = [self._signed_part(reply) for reply in replies]
-        verified = [part[0] if ok and part is not None else None
-                    for part, ok in zip(parts, self._replies.verify_many(parts), strict=True)]
+        verified = [part[0] if part is not None and rsa2_verify(public, part[0], part[1])
+                    else None for part in parts]
         return [self._outcome(m, r, raw)
                 for m, r, raw in zip(messages, replies, verified, strict=True)]
 
@@ -294,8 +294,8 @@ class _AlipayBase:
                               seconds=self.config.retry_after_s))
 
     async def send(self, messages: Sequence[Message]) -> list[SendResult]:
-        """Send ``messages`` (one signed call each, pipelined over ``concurrency``
-        keep-alive connections when the poster can)."""
+        """Send ``messages`` (one signed call each over ``concurrency`` keep-alive
+        connections; pipelined only where the endpoint is configured to allow it)."""
         if self._rate is not None and messages:
             await self._rate.acquire(len(messages))
         # Phases over the batch (lay out, sign all, send all, verify all) rather than one

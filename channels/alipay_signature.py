@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import binascii
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 
@@ -30,8 +29,6 @@ def sign_content(params: Mapping[str, str], *, exclude: tuple[str, ...] = ("sign
 
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
-# DER DigestInfo header for SHA-256 (RFC 8017 §9.2, note 1), followed by the 32-byte digest.
-SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
 
 def rsa2_sign(key: PrivateKey, content: str) -> str:
@@ -52,19 +49,15 @@ def rsa2_sign_many(key: PrivateKey, contents: Sequence[bytes]) -> list[bytes]:
 
 
 def rsa2_verify(key: PublicKey, content: str | bytes, signature: str | bytes) -> bool:
-    """True when ``signature`` (base64) is a valid SHA256withRSA signature of ``content``.
-
-    The RSA public operation undoes the PKCS#1 v1.5 padding, then the DigestInfo it carries
-    must equal SHA-256's over ``content`` byte for byte: what a PKCS#1 verify checks, at
-    less binding overhead per call (every gateway reply goes through here)."""
+    """True when ``signature`` (base64) is a valid SHA256withRSA signature of ``content``:
+    ``cryptography``'s standard PKCS#1 v1.5 verification (OpenSSL), one call per reply."""
     data = content.encode() if isinstance(content, str) else content
     try:
         # strict: only the base64 alphabet and canonical padding, as ``validate=True``
-        recovered = key.recover_data_from_signature(
-            binascii.a2b_base64(signature, strict_mode=True), _PKCS1, None)
+        key.verify(binascii.a2b_base64(signature, strict_mode=True), data, _PKCS1, _SHA256)
     except (InvalidSignature, binascii.Error, ValueError):
         return False
-    return recovered == SHA256_DIGEST_INFO + hashlib.sha256(data).digest()
+    return True
 
 
 def response_key(method: str) -> str:

@@ -16,7 +16,7 @@ from channels.policy import LimitedChannel
 from channels.ratelimit import DailyQuota, FrequencyCap, QuietHours, RateLimiter, RollingLimit
 from channels.receipts import ReceiptIndex
 from channels.sms import AliyunSmsChannel, SmsConfig, TimeoutLedger
-from channels.transport import LeanPoster
+from channels.transport import LeanPoster, origin_of, pipelining_allowed
 from channels.wechat import WeChatConfig, WeChatMassCardChannel, WeChatTemplateChannel
 from channels.wechat_token import TokenConfig, TokenManager
 from infra.errors import SettingsError
@@ -81,7 +81,9 @@ def build_channels(settings: Settings, *, session: aiohttp.ClientSession,
         rate=RateLimiter(redis=redis, name=f"sms:{s.access_key_id}", rate=SMS_REQUESTS_PER_S))
     per_number = RollingLimit(redis=redis, name=f"sms:{s.sign_name}:{s.template_code}",
                               limit=s.per_number_daily) if s.per_number_daily else None
-    lean = LeanPoster()  # per-message hot paths: WeChat template send, Alipay gateway
+    # per-message hot paths (WeChat template send, Alipay gateway); pipelined only where allowed
+    lean = LeanPoster(pipelined=frozenset(
+        origin_of(c.base_url) for c in (w, a) if pipelining_allowed(c.base_url, c.pipelining)))
     template = WeChatTemplateChannel(config=wechat_config(settings), session=session,
                                      tokens=tokens, receipts=wechat_receipts, rate=wechat_rate,
                                      poster=lean)

@@ -4,8 +4,10 @@ send, Alipay gateway), where a general client's per-request CPU exceeds the mess
 
 The lean client speaks only what those APIs need: ``POST`` with a ready body, ``Content-Length`` or
 ``chunked`` replies, keep-alive connections reused from a pool, TLS for ``https``, and batches
-pipelined over a few connections (``Http1Pool.pipeline``: one write per connection, not per
-request).
+spread over a few connections (``Http1Pool.pipeline``). HTTP/1.1 pipelining (one write per
+connection, not per request) is widely broken in proxies and load balancers, so it is used only
+for an origin configured to allow it (``pipelining_allowed``: on for the local simulators, off by
+default for real provider URLs); otherwise each connection carries one request at a time.
 Anything unusual in a reply (no length, ``Connection: close``) closes that connection; the caller's
 request still completes. Errors are ``OSError`` (connect, reset) and ``TimeoutError``.
 """
@@ -170,8 +172,9 @@ class Http1Pool:
     """Keep-alive connections to one origin (``scheme://host:port``)."""
 
     def __init__(self, origin: str, *, size: int = 64, timeout_s: float = 10.0,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, pipelining: bool = False) -> None:
         parts = urlsplit(origin)
+        self.pipelining = pipelining
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http(s) origin, got {origin!r}")
         self._host = parts.hostname
@@ -214,10 +217,11 @@ class Http1Pool:
 
     async def pipeline(self, datas: Sequence[bytes], *, connections: int
                        ) -> list[Reply | Exception]:
-        """Send each framed request (``RequestFrame.build``), pipelined over at most
-        ``connections`` keep-alive connections: one write and a few reads per connection
-        instead of per request, which is most of the per-request CPU. One result per request,
-        in order: (status, body), or the ``OSError`` / ``TimeoutError`` that request met."""
+        """Send each framed request (``RequestFrame.build``) over at most ``connections``
+        keep-alive connections: pipelined when the pool allows it (one write and a few reads
+        per connection instead of per request, most of the per-request CPU), else one request
+        at a time on each. One result per request, in order: (status, body), or the
+        ``OSError`` / ``TimeoutError`` that request met."""
         count = len(datas)
         lanes = max(1, min(connections, count))
         step, extra = divmod(count, lanes)
@@ -227,8 +231,16 @@ class Http1Pool:
             runs.append(list(datas[at:at + size]))
             at += size
         out: list[Reply | Exception] = []
-        for part in await asyncio.gather(*(self._run(run) for run in runs)):
+        for part in await asyncio.gather(*(self._lane(run) for run in runs)):
             out += part
+        return out
+
+    async def _lane(self, datas: list[bytes]) -> list[Reply | Exception]:
+        if self.pipelining:
+            return await self._run(datas)
+        out: list[Reply | Exception] = []
+        for data in datas:
+            out += await self._run([data])
         return out
 
     async def _run(self, datas: list[bytes]) -> list[Reply | Exception]:
@@ -295,11 +307,30 @@ class Http1Pool:
                 conn.transport.close()
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def pipelining_allowed(url: str, mode: str = "auto") -> bool:
+    """Whether requests to ``url`` may be pipelined: ``on``, ``off``, or ``auto`` (on for a
+    loopback host, where the local simulators run; off for anything else)."""
+    if mode in ("on", "off"):
+        return mode == "on"
+    return urlsplit(url).hostname in _LOOPBACK
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class LeanPoster:
-    """``Poster`` over ``Http1Pool``s, one per origin, created on first use."""
+    """``Poster`` over ``Http1Pool``s, one per origin, created on first use; ``pipelined``
+    names the origins (``scheme://host:port``) configured to allow pipelining."""
 
     def __init__(self, *, size: int = 64, timeout_s: float = 10.0,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 pipelined: frozenset[str] = frozenset()) -> None:
+        self._pipelined = pipelined
         self._pools: dict[str, Http1Pool] = {}
         self._size = size
         self._timeout_s = timeout_s
@@ -317,7 +348,8 @@ class LeanPoster:
         if pool is None:
             pool = self._pools[origin] = Http1Pool(origin, size=self._size,
                                                    timeout_s=self._timeout_s,
-                                                   ssl_context=self._ssl_context)
+                                                   ssl_context=self._ssl_context,
+                                                   pipelining=origin in self._pipelined)
         return pool, target
 
     async def post(self, url: str, body: bytes, content_type: str) -> Reply:

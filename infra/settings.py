@@ -33,6 +33,7 @@ class WeChatSettings:
     callback_token: str = "demo-wechat-callback-token"  # server URL token (signs event pushes)
     daily_quota: int = 100_000  # template messages per day (rises with followers)
     requests_per_s: int = 300  # shared by all workers; no documented QPS (~100-400 seen)
+    pipelining: str = "auto"  # HTTP/1.1 pipelining: on, off, auto (on for loopback hosts)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class AlipaySettings:
     voucher_template_id: str = "20261101000730012345"  # alipay.marketing.voucher.send
     crowd_no: str = "CROWD_DEMO_0001"  # alipay.marketing.campaign.cash.trigger
     requests_per_s: int = 1000  # shared by all workers
+    pipelining: str = "auto"  # HTTP/1.1 pipelining: on, off, auto (on for loopback hosts)
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,12 @@ def _merchant(value: str) -> str:
     return value
 
 
+def _switch(value: str) -> str:
+    if value not in ("on", "off", "auto"):
+        raise ValueError("expected on, off or auto")
+    return value
+
+
 def _lang(value: str) -> str:
     if value not in ("zh-CN", "en"):
         raise ValueError("expected zh-CN or en")
@@ -215,6 +223,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("WECHAT_CALLBACK_TOKEN", "wechat.callback_token", "wechat.callback_token", _text),
     ("WECHAT_DAILY_QUOTA", "wechat.daily_quota", "wechat.daily_quota", _positive),
     ("WECHAT_REQUESTS_PER_S", "wechat.requests_per_s", "wechat.requests_per_s", _positive),
+    ("WECHAT_PIPELINING", "wechat.pipelining", "wechat.pipelining", _switch),
     ("SMS_BASE_URL", "sms.base_url", "sms.base_url", _http_url),
     ("SMS_ACCESS_KEY_ID", "sms.access_key_id", "sms.access_key_id", _text),
     ("SMS_ACCESS_KEY_SECRET", "sms.access_key_secret", "sms.access_key_secret", _text),
@@ -231,6 +240,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
      _text),
     ("ALIPAY_CROWD_NO", "alipay.crowd_no", "alipay.crowd_no", _text),
     ("ALIPAY_REQUESTS_PER_S", "alipay.requests_per_s", "alipay.requests_per_s", _positive),
+    ("ALIPAY_PIPELINING", "alipay.pipelining", "alipay.pipelining", _switch),
 ]
 
 

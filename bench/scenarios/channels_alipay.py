@@ -1,7 +1,8 @@
 """Alipay voucher send against the gateway simulator: vouchers/second and client CPU per
 voucher, next to the cost of the RSA-2048 SHA256 signatures the client made in the same run
 (measured inside the run with the thread's CPU clock, so both figures see the same machine
-load). Target: the whole client path costs at most 15% more than its signing.
+load). Target: the whole client path, reply verification included (one standard PKCS#1 v1.5
+verify per reply), costs at most 20% more than its signing.
 Simulator CPU (it verifies and signs too) is reported apart.
 
 A second run sends to a stub gateway that answers every call with one pre-signed reply: the
@@ -132,7 +133,7 @@ def run(*, size: str) -> list[Result]:
         *results("channels_alipay", "voucher", chosen, target_us=None),
         Result("channels_alipay", "RSA-2048 SHA256 sign (same run)", round(sign_us, 1), "µs"),
         Result("channels_alipay", f"client CPU per voucher over its signing cost "
-               f"(median of {rounds} runs)", round(over, 1), "%", target=15.0),
+               f"(median of {rounds} runs)", round(over, 1), "%", target=20.0),
         Result("channels_alipay", f"same, lowest of the {rounds} runs",
                round(sim_over[0][0], 1), "%"),
         Result("channels_alipay", f"same, highest of the {rounds} runs",

@@ -4,7 +4,9 @@ against ``json.dumps`` and ``sign_content``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -13,7 +15,7 @@ from channels.alipay import AlipayCashChannel, AlipayConfig, AlipayVoucherChanne
 from channels.alipay_keys import AlipayKeys
 from channels.alipay_signature import rsa2_sign, rsa2_verify, sign_content
 from channels.aliyun_signature import percent_encode
-from channels.transport import Http1Pool, LeanPoster
+from channels.transport import Http1Pool, LeanPoster, pipelining_allowed
 from tests.channels.support import run
 from tests.channels.test_transport import server
 
@@ -21,7 +23,7 @@ from tests.channels.test_transport import server
 def test_pipelined_replies_come_back_in_order_over_few_connections() -> None:
     async def scenario() -> None:
         async with server() as url:
-            pool = Http1Pool(url, size=8)
+            pool = Http1Pool(url, size=8, pipelining=True)
             requests = [(f"/echo?i={i}", f"券{i}".encode()) for i in range(50)]
             replies = await pool.request_many(requests, "text/plain", connections=3)
             assert replies == [(200, b"echo:" + body + target.encode())
@@ -38,7 +40,7 @@ def test_pipelined_replies_come_back_in_order_over_few_connections() -> None:
 def test_connection_close_mid_run_resends_only_the_unanswered_rest() -> None:
     async def scenario() -> None:
         async with server() as url:
-            pool = Http1Pool(url, size=2)
+            pool = Http1Pool(url, size=2, pipelining=True)
             requests = [("/echo?x=1", b"a"), ("/closing", b""), ("/echo?x=2", b"b"),
                         ("/echo?x=3", b"c")]
             replies = await pool.request_many(requests, "text/plain", connections=1)
@@ -51,7 +53,7 @@ def test_connection_close_mid_run_resends_only_the_unanswered_rest() -> None:
 def test_pipelined_timeout_and_refused_connection_are_per_request_errors() -> None:
     async def scenario() -> None:
         async with server() as url:
-            poster = LeanPoster(timeout_s=0.3)
+            poster = LeanPoster(timeout_s=0.3, pipelined=frozenset({url}))
             pool, _ = poster.pool(url)
             replies = await pool.request_many(
                 [("/echo", b"1"), ("/slow", b""), ("/echo", b"2")], "text/plain", connections=1)
@@ -70,7 +72,7 @@ def test_pipelined_timeout_and_refused_connection_are_per_request_errors() -> No
 def test_idle_pipelined_connections_are_reused() -> None:
     async def scenario() -> None:
         async with server() as url:
-            poster = LeanPoster(size=4)
+            poster = LeanPoster(size=4, pipelined=frozenset({url}))
             for _ in range(3):
                 pool, _ = poster.pool(url + "/echo")
                 replies = await pool.request_many([("/echo", b"p")] * 20, "text/plain",
@@ -78,6 +80,50 @@ def test_idle_pipelined_connections_are_reused() -> None:
                 assert replies == [(200, b"echo:p/echo")] * 20
             poster.close()
     run(scenario)
+
+
+async def _most_in_flight(pool: Http1Pool) -> int:
+    """The most requests one connection had written before the server answered any."""
+    most = 0
+
+    class Slow(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = cast(asyncio.Transport, transport)
+            self.buffer = b""
+
+        def data_received(self, data: bytes) -> None:
+            nonlocal most
+            self.buffer += data
+            heads = self.buffer.count(b"POST ")
+            most = max(most, heads)
+            self.buffer = b""
+            reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" * heads
+            asyncio.get_running_loop().call_later(0.02, self.transport.write, reply)
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Slow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    probe = Http1Pool(f"http://127.0.0.1:{port}", size=4, pipelining=pool.pipelining)
+    replies = await probe.request_many([("/x", b"")] * 24, "text/plain", connections=2)
+    assert replies == [(200, b"ok")] * 24
+    probe.close()
+    server.close()
+    return most
+
+
+def test_pipelining_only_where_allowed() -> None:
+    async def scenario() -> None:
+        assert await _most_in_flight(Http1Pool("http://127.0.0.1:1")) == 1
+        assert await _most_in_flight(Http1Pool("http://127.0.0.1:1", pipelining=True)) > 1
+    run(scenario)
+    assert pipelining_allowed("http://127.0.0.1:18703/gateway.do")
+    assert pipelining_allowed("http://localhost:18701")
+    assert not pipelining_allowed("https://openapi.alipay.com/gateway.do")
+    assert pipelining_allowed("https://openapi.alipay.com/gateway.do", "on")
+    assert not pipelining_allowed("http://127.0.0.1:18703/gateway.do", "off")
+    poster = LeanPoster(pipelined=frozenset({"http://127.0.0.1:18703"}))
+    assert poster.pool("http://127.0.0.1:18703/gateway.do")[0].pipelining
+    assert not poster.pool("https://api.weixin.qq.com/cgi-bin")[0].pipelining
 
 
 def keys() -> AlipayKeys:

@@ -90,3 +90,11 @@ def test_language_and_pool_size() -> None:
     assert load_settings({}).lang == "zh-CN"
     with pytest.raises(SettingsError, match="QUANPAI_LANG"):
         load_settings({"QUANPAI_LANG": "fr"})
+
+
+def test_pipelining_switches() -> None:
+    settings = load_settings({"ALIPAY_PIPELINING": "off", "WECHAT_PIPELINING": "on"})
+    assert (settings.alipay.pipelining, settings.wechat.pipelining) == ("off", "on")
+    assert load_settings({}).alipay.pipelining == "auto"
+    with pytest.raises(SettingsError, match="ALIPAY_PIPELINING"):
+        load_settings({"ALIPAY_PIPELINING": "yes"})
