@@ -19,7 +19,7 @@ from dispatcher.broker import make_broker
 from dispatcher.campaigns import CHANNELS, Campaign, CampaignStore, Progress
 from dispatcher.definition import CampaignDefinition, parse_definition
 from dispatcher.errors import CampaignError, CampaignStateError, DefinitionError
-from dispatcher.launch import LaunchDeps, enqueue, prepare
+from dispatcher.launch import DEFAULT_PRICES_FEN, LaunchDeps, enqueue, prepare
 from infra.redis_client import make_redis
 from infra.services import resolve_redis_url
 from infra.settings import Settings
@@ -40,7 +40,14 @@ def build_launch_deps(settings: Settings, *, redis_url: str | None = None) -> La
         events=RedisStreamSink(client=client, stream=settings.events_stream),
         merchant_id=settings.merchant_id, timezone=settings.timezone,
         batch_size=settings.batch_size, channels=CHANNELS,
+        prices_fen={**DEFAULT_PRICES_FEN, **parse_prices(settings.channel_prices)},
     )
+
+
+def parse_prices(text: str) -> dict[str, int]:
+    """``wechat=0,alipay=0,sms=5`` as {channel: fen} (checked by the settings already)."""
+    pairs = (p.strip().partition("=") for p in text.split(",") if p.strip())
+    return {name.strip(): int(fen) for name, _, fen in pairs}
 
 
 def launch_now(definition: CampaignDefinition, members: pd.DataFrame, *, deps: LaunchDeps,

@@ -75,6 +75,8 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     test_kill_at: str = ""  # crash tests only: a worker SIGKILLs itself there (killpoints.py)
+    # price per message in fen for `channels: auto` ("wechat=0,alipay=0,sms=5"); "" : defaults
+    channel_prices: str = ""
     log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR or CRITICAL
     metrics_host: str = "127.0.0.1"  # where each process serves /metrics
     metrics_port: int = 0  # 0: no /metrics listener (``--metrics-port`` per process)
@@ -170,6 +172,14 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _prices(value: str) -> str:
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        name, _, fen = part.partition("=")
+        if not name.strip() or not fen.strip().isdigit():
+            raise ValueError("expected channel=fen pairs such as wechat=0,alipay=0,sms=5")
+    return value
+
+
 def _text(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -209,6 +219,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("QUANPAI_API_HOST", "api_host", "api_host", _text),
     ("QUANPAI_API_PORT", "api_port", "api_port", _port),
     ("QUANPAI_TEST_KILL_AT", "test_kill_at", "test_kill_at", str),
+    ("QUANPAI_CHANNEL_PRICES", "channel_prices", "channel_prices", _prices),
     ("QUANPAI_LOG_LEVEL", "log_level", "log_level", _log_level),
     ("QUANPAI_METRICS_HOST", "metrics_host", "metrics_host", _text),
     ("QUANPAI_METRICS_PORT", "metrics_port", "metrics_port", _port),
