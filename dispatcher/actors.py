@@ -14,9 +14,10 @@ unsettled members ``failed`` with the code; ``quanpai campaign requeue`` runs it
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -138,6 +139,7 @@ class BatchProcessor:
             make_event=event, gate=lambda: deps.campaigns.status(campaign_id) == "running",
             on_before=lambda channel: deps.kill.reached("in_flight", channel),
             on_after=lambda channel: deps.kill.reached("after_answer", channel),
+            throttle=self._throttle(campaign),
         )
         settled = ledger.settled(ids)
         outcomes: dict[str, str] = {}
@@ -240,6 +242,28 @@ class BatchProcessor:
             if "in_doubt" in EVENT_TYPES:
                 outcome_events.append(event("in_doubt", member_id, channel, "unresolved"))
         return [m for m in candidates if m.member_id not in sent and m.member_id not in doubt]
+
+    def _throttle(self, campaign: Campaign) -> Callable[[int], Awaitable[None]] | None:
+        """The campaign's send-rate cap (messages a second, all workers together), or None."""
+        rate = campaign.extra.get("send_rate_per_s")
+        if not rate:
+            return None
+        client, prefix = self._deps.redis, f"{{cmp:{campaign.campaign_id}}}:rate:"
+
+        async def wait_turn(n: int) -> None:
+            # One counter per wall-clock second; a request larger than the rate goes alone in
+            # its second. Sync Redis on the loop: one round trip per provider request.
+            while True:
+                second = int(time.time())
+                used = int(client.incrby(prefix + str(second), n))
+                if used == n:
+                    client.expire(prefix + str(second), 5)
+                if used <= int(rate) or used == n:
+                    return
+                client.decrby(prefix + str(second), n)
+                await asyncio.sleep(max(0.0, second + 1 - time.time()))
+
+        return wait_turn
 
     def _cap(self, campaign: Campaign, members: list[Member],
              outcomes: dict[str, str]) -> list[Member]:

@@ -20,7 +20,7 @@ outcome had a call in flight when its worker died (or timed out); before anythin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import redis
@@ -78,6 +78,7 @@ class BatchLedger:
                  gate: Callable[[], bool] = lambda: True,
                  on_before: Callable[[str], None] = lambda channel: None,
                  on_after: Callable[[str], None] = lambda channel: None,
+                 throttle: Callable[[int], Awaitable[None]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._events = events
@@ -89,6 +90,7 @@ class BatchLedger:
         self._gate = gate
         self._on_before = on_before
         self._on_after = on_after
+        self._throttle = throttle
         self._clock = clock
 
     def settled(self, member_ids: Sequence[str]) -> dict[str, str]:
@@ -127,6 +129,10 @@ class BatchLedger:
     async def before(self, channel: str, messages: Sequence[Message]) -> bool:
         if not self._gate():
             return False
+        if self._throttle is not None:
+            await self._throttle(len(messages))
+            if not self._gate():  # paused or cancelled while waiting for the rate
+                return False
         now = self._clock()
         pipe = self._client.pipeline(transaction=False)
         for message in messages:

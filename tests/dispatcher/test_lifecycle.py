@@ -209,3 +209,25 @@ def test_duration_card_extension_once_per_campaign_and_messaged(
     assert card_days(redis_client) == 60
     assert deps.store.progress(cid).counts == {"sent:sms": 1}
     assert recipients(simulators) == 1
+
+
+def test_send_rate_cap_spreads_the_campaign(
+    redis_url: str, redis_client: redis.Redis, simulators: Simulators,
+) -> None:
+    settings = replace(flow_settings(redis_url, simulators), batch_size=10)
+    deps = build_launch_deps(settings)
+    worker = start_worker(settings, threads=4)
+    try:
+        started = time.monotonic()
+        cid = launch_campaign(definition(send_rate_per_s=20), sms_members(60), deps=deps,
+                              now=datetime.now(UTC))
+        assert wait_status(deps.store, cid, {"completed"}, 60) == "completed"
+        elapsed = time.monotonic() - started
+    finally:
+        worker.stop()
+    # 60 messages at 20 a second need three distinct wall-clock seconds (more than 1 s).
+    assert elapsed > 1.0
+    seconds = [int(v) for k in redis_client.scan_iter(match=f"{{cmp:{cid}}}:rate:*")
+               if (v := redis_client.get(k)) is not None]
+    assert len(seconds) >= 3 and max(seconds) <= 20 and sum(seconds) == 60
+    assert recipients(simulators) == 60
