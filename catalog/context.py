@@ -123,8 +123,14 @@ class Catalog:
     def __init__(
         self, *, client: AsyncClient, secret: bytes, tz: tzinfo, sink: EventSink,
         template_ttl: float = 2.0, clock: Callable[[], datetime] | None = None,
+        stream: str = "",
     ) -> None:
         self.client = client
+        # ``stream`` (the event stream on the same Redis): redemption events are written by
+        # the redemption script itself, so a crash of this process loses none. A Redis Cluster
+        # cannot put the stream in every template's slot; there they go through ``events``.
+        self.stream = stream
+        self.durable_events = bool(stream) and not isinstance(client, AsyncRedisCluster)
         self.secret = secret
         self.tz = tz
         self.scripts = Scripts(client)

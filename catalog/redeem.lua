@@ -2,7 +2,9 @@
 -- ARGV: 1 key prefix, 2 serial, 3 today (day number), 4 idempotency key or '', 5 request
 -- fingerprint, 6 store, 7 order id, 8 order amount (fen), 9 discount (fen), 10 gift card spend
 -- request (fen), 11 valid days, 12 fixed first day or -1, 13 fixed last day or -1,
--- 14 daily limit (0: none), 15 holder member id or '' (any holder).
+-- 14 daily limit (0: none), 15 holder member id or '' (any holder); with KEYS[2] (the event
+-- stream) the 'redeemed' event is appended in this same call, so no crash can lose it:
+-- 16 event id prefix, 17 merchant, 18 coupon code, 19 template kind, 20 time (epoch ms).
 -- Returns {'fresh'|'replay', answer} where answer is tab-separated: 'ok', redemption number,
 -- member, spent, card state, campaign id; or one refusal word. A refusal is remembered under
 -- the idempotency key like a success, so a retry always sees the first answer.
@@ -84,4 +86,14 @@ redis.call('HSET', prefix .. 'rd:' .. n, 'serial', serial, 'member', member, 'st
   'order', ARGV[7], 'amount', ARGV[8], 'discount', ARGV[9], 'spent', spent, 'day', today,
   'state', 'ok')
 local campaign = redis.call('HGET', prefix .. 'camps', '#' .. camp) or ''
+if KEYS[2] then
+  -- one row in analytics.events.COLUMNS order; a gift card pays with value sold earlier, so
+  -- its use is recorded as spent, not as a discount
+  local reason = ARGV[19]
+  if spent > 0 then reason = 'gift_card_spent:' .. spent end
+  local discount = tonumber(ARGV[9])
+  redis.call('XADD', KEYS[2], '*', 'e', cjson.encode({{ARGV[16] .. n, 'redeemed', ARGV[17],
+    campaign, member, ARGV[18], '', ARGV[6], ARGV[7], tonumber(ARGV[8]), discount, discount,
+    reason, tonumber(ARGV[20])}}))
+end
 return finish({'ok', n, member, spent, extra, campaign})

@@ -114,12 +114,17 @@ async def redeem(
     today = catalog.today(now)
     prefix = tag(merchant_id, ref.template_number)
     fingerprint = _fingerprint(ref.serial, order_id, store_id, amount_fen, member_id)
-    reply = await catalog.scripts("redeem", [prefix + "meta"], [
+    code = _canonical(catalog, ref, merchant_id)
+    # the event goes into the stream inside the script where the stream shares its node
+    keys = [prefix + "meta", *([catalog.stream] if catalog.durable_events else [])]
+    reply = await catalog.scripts("redeem", keys, [
         prefix, ref.serial, today, idempotency_key, fingerprint, store_id, order_id, amount_fen,
         discount, amount_fen, template.valid_days,
         day_number(template.valid_from) if template.valid_from else -1,
         day_number(template.valid_until) if template.valid_until else -1,
         template.daily_limit, member_id,
+        f"redeemed:{merchant_id}:t{ref.template_number}-", merchant_id,
+        code, template.kind, int(now.timestamp() * 1000),
     ])
     source = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
     answer = (reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])).split("\t")
@@ -135,10 +140,10 @@ async def redeem(
         discount = 0
     result = Redemption(
         redemption_id=redemption_id(ref.template_number, n),
-        code=_canonical(catalog, ref, merchant_id), template_id=template.template_id,
+        code=code, template_id=template.template_id,
         member_id=member, store_id=store_id, order_id=order_id, amount_fen=amount_fen,
         discount_fen=discount, spent_fen=spent, card_state=card, replayed=source == "replay")
-    if source == "fresh":
+    if source == "fresh" and not catalog.durable_events:
         # a gift card pays with value sold earlier: recorded as spent, not as a discount
         catalog.emit([Event(
             event_id=f"redeemed:{merchant_id}:{result.redemption_id}", event_type="redeemed",

@@ -68,7 +68,8 @@ def build_app(settings: Settings, *, redis_url: str, cluster: bool = False) -> w
         sync_client = redis.Redis.from_url(redis_url)
     secret = settings.secret_key.encode()
     sink = RedisStreamSink(client=sync_client, stream=settings.events_stream)
-    catalog = Catalog(client=client, secret=secret, tz=settings.timezone, sink=sink)
+    catalog = Catalog(client=client, secret=secret, tz=settings.timezone, sink=sink,
+                      stream=settings.events_stream)
     segments = segment_service(settings, sync_client)
     app = compose(secret=secret, catalog=catalog,
                   campaigns=build_launch_deps(settings, redis_url=redis_url), segments=segments)

@@ -73,7 +73,7 @@ class ApiServer:
         sink = RedisStreamSink(client=self._sync_client, stream="quanpai:events")
         self.catalog = Catalog(client=self._client_factory(), secret=SECRET,
                                tz=ZoneInfo("Asia/Shanghai"), sink=sink, template_ttl=0.0,
-                               clock=self.clock)
+                               clock=self.clock, stream="quanpai:events")
         self.runner = web.AppRunner(compose(secret=SECRET, catalog=self.catalog),
                                     access_log=None)
         await self.runner.setup()
