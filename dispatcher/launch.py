@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +51,7 @@ class LaunchDeps:
     batch_size: int
     channels: Collection[str]  # channels configured in this deployment
     prices_fen: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PRICES_FEN))
+    snapshots_dir: Path | None = None  # where audiences evaluated from rules are frozen
 
 
 @dataclass(frozen=True)

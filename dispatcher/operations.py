@@ -41,6 +41,7 @@ def build_launch_deps(settings: Settings, *, redis_url: str | None = None) -> La
         merchant_id=settings.merchant_id, timezone=settings.timezone,
         batch_size=settings.batch_size, channels=CHANNELS,
         prices_fen={**DEFAULT_PRICES_FEN, **parse_prices(settings.channel_prices)},
+        snapshots_dir=settings.var_dir / "snapshots",
     )
 
 
@@ -48,6 +49,17 @@ def parse_prices(text: str) -> dict[str, int]:
     """``wechat=0,alipay=0,sms=5`` as {channel: fen} (checked by the settings already)."""
     pairs = (p.strip().partition("=") for p in text.split(",") if p.strip())
     return {name.strip(): int(fen) for name, _, fen in pairs}
+
+
+def read_audience(definition: CampaignDefinition, *, deps: LaunchDeps,
+                  now: datetime) -> pd.DataFrame:
+    """The definition's members; an audience from rules is frozen as a snapshot directory
+    under ``snapshots_dir`` (named for the time and segment), so what was sent to is kept."""
+    freeze = None
+    if definition.audience.rules is not None and deps.snapshots_dir is not None:
+        stamp = now.astimezone(deps.timezone).strftime("%Y%m%d-%H%M%S-%f")
+        freeze = deps.snapshots_dir / f"{stamp}-{definition.audience.segment}"
+    return load_audience(definition.audience, freeze_into=freeze)
 
 
 def launch_now(definition: CampaignDefinition, members: pd.DataFrame, *, deps: LaunchDeps,
@@ -60,7 +72,7 @@ def launch_now(definition: CampaignDefinition, members: pd.DataFrame, *, deps: L
 
 def create_draft(definition: CampaignDefinition, *, deps: LaunchDeps, now: datetime) -> str:
     """Check ``definition`` (its audience read and verified) and keep it as a draft."""
-    members = load_audience(definition.audience)
+    members = read_audience(definition, deps=deps, now=now)
     prepared = prepare(definition, members, deps=deps, now=now)
     deps.store.save(replace(prepared.campaign, status="draft"))
     return prepared.campaign.campaign_id
@@ -74,7 +86,7 @@ def launch_draft(campaign_id: str, *, deps: LaunchDeps, now: datetime) -> str:
         raise CampaignStateError(f"campaign {campaign_id} is {draft.status}: only a draft "
                                  "can be launched")
     definition = parse_definition(draft.extra["definition"])
-    members = load_audience(definition.audience)
+    members = read_audience(definition, deps=deps, now=now)
     prepared = prepare(definition, members, deps=deps, now=now)
     campaign = replace(prepared.campaign, campaign_id=campaign_id)
     if prepared.template is not None:

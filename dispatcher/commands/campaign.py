@@ -26,6 +26,7 @@ from dispatcher.operations import (
     create_draft,
     launch_draft,
     launch_now,
+    read_audience,
     requeue,
     status_report,
     steer,
@@ -154,8 +155,8 @@ def _launch(args: argparse.Namespace, deps: LaunchDeps) -> str:
     try:
         if args.target is not None and Path(args.target).is_file():
             definition = load_definition(Path(args.target))
-            return launch_now(definition, load_audience(definition.audience), deps=deps,
-                              now=now)
+            return launch_now(definition, read_audience(definition, deps=deps, now=now),
+                              deps=deps, now=now)
         if args.target is not None:
             return launch_draft(args.target, deps=deps, now=now)
         definition = _definition_from_flags(args)

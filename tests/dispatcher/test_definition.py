@@ -136,3 +136,29 @@ def test_launch_checks_before_writing(redis_url: str, redis_client: redis.Redis)
         ("scheduled", 3, 1)
     # The batch waits in the broker's delay queue until the start time.
     assert redis_client.hlen("quanpai-dq:campaigns.DQ.msgs") == 1
+
+
+def test_rules_audience_is_evaluated_at_launch_and_frozen(tmp_path: Path) -> None:
+    import yaml
+
+    from segmentation.snapshot import read_snapshot
+    from segmentation.synthetic import generate
+
+    generate(members=300, seed=3, out_dir=tmp_path)
+    rules = {"name": "r", "today": "2026-11-01",
+             "transactions": {"path": "transactions.parquet"},
+             "members": {"path": "members.parquet"},
+             "segments": [{"name": "金卡", "where": {"tier": ["gold", "platinum"]}}]}
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), "utf-8")
+    (tmp_path / "c.yaml").write_text("name: 金卡日\naudience: {rules: rules.yaml, segment: 金卡}\n",
+                                     encoding="utf-8")
+    definition = load_definition(tmp_path / "c.yaml")
+    frozen = tmp_path / "frozen"
+    got = load_audience(definition.audience, freeze_into=frozen)
+    tiers = pd.read_parquet(tmp_path / "members.parquet").set_index("member_id")["tier"]
+    assert 0 < len(got) < 300
+    assert set(tiers[got["member_id"]]) <= {"gold", "platinum"}
+    assert sorted(read_snapshot(frozen).members["member_id"]) == sorted(got["member_id"])
+    with pytest.raises(DefinitionError) as caught:
+        load_audience(replace(definition.audience, segment="银卡"))
+    assert caught.value.field == "audience.rules"
