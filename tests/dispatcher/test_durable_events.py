@@ -56,8 +56,8 @@ def test_sigkill_after_a_201_redemption_loses_no_event(redis_client: redis.Redis
         if process.poll() is None:
             process.kill()
             process.wait()
-    events = [e for _, fields in redis_client.xrange(STREAM)
-              for e in decode_events(fields[b"e"])]
+    entries: Any = redis_client.xrange(STREAM)
+    events = [e for _, fields in entries for e in decode_events(fields[b"e"])]
     found = [e for e in events if e.event_type == "redeemed"]
     assert len(found) == 1
     event = found[0]
