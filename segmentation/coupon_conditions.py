@@ -56,13 +56,29 @@ def facts_frame(raw: pd.DataFrame | Mapping[str, Sequence[Any]]) -> pd.DataFrame
     })
 
 
+def _positions(member_ids: pd.Series, holders: pd.Series) -> npt.NDArray[np.intp]:
+    """Row of each coupon's holder in ``member_ids`` (-1: not in the audience). Integer ids
+    match as integers (the catalog keeps ids as text; "007" is not member 7)."""
+    ids = member_ids.to_numpy()
+    if ids.dtype.kind in "iu":
+        numbers = pd.to_numeric(holders, errors="coerce")
+        canonical = numbers.notna().to_numpy() & (
+            numbers.fillna(0).astype(np.int64).astype(str) == holders).to_numpy()
+        found = np.full(len(holders), -1, np.intp)
+        found[canonical] = pd.Index(ids).get_indexer(
+            numbers[canonical].astype(np.int64).to_numpy())
+        return found
+    text: npt.NDArray[np.intp] = pd.Index(member_ids.astype(str).to_numpy()).get_indexer(
+        holders.to_numpy())
+    return text
+
+
 def coupon_columns(specs: Sequence[CouponSpec], facts: pd.DataFrame, member_ids: pd.Series,
                    *, as_of: dt.date) -> dict[str, npt.NDArray[np.int64]]:
     """One count per member (aligned with ``member_ids``) for each spec: coupons held, coupons
     redeemed or coupons received that match it."""
     as_of_day = (as_of - dt.date(1970, 1, 1)).days
-    index = pd.Index(member_ids.astype(str).to_numpy())
-    positions = index.get_indexer(facts["member_id"].to_numpy())
+    positions = _positions(member_ids, facts["member_id"])
     known = positions >= 0
     issued = facts["issued"].to_numpy()
     expires = facts["expires"].to_numpy()
@@ -84,5 +100,5 @@ def coupon_columns(specs: Sequence[CouponSpec], facts: pd.DataFrame, member_ids:
             first, last = spec.window.day_range(as_of_day)
             when = redeemed if spec.kind == "redeemed" else issued
             keep &= (when != _MISSING) & (when >= first) & (when <= last)
-        out[spec.column] = np.bincount(positions[keep], minlength=len(index)).astype(np.int64)
+        out[spec.column] = np.bincount(positions[keep], minlength=len(member_ids)).astype(np.int64)
     return out

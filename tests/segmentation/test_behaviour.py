@@ -177,3 +177,10 @@ def test_bad_conditions_name_the_field(where: dict[str, Any], field: str) -> Non
     with pytest.raises(InvalidRule) as error:
         parse_rules(data, base=Path("."))
     assert error.value.field == f"segments[0].{field}"
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "segmentation" / "examples")
+                                        .glob("*.yaml")), ids=lambda p: p.name)
+def test_example_rule_files_parse(path: Path) -> None:
+    rules = load_rules(path)
+    assert rules.segments and all(s.name_zh for s in rules.segments)
