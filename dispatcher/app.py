@@ -36,6 +36,7 @@ def compose(*, secret: bytes, catalog: Catalog,
             segments: SegmentService | None = None) -> web.Application:
     """The app with every package's routes mounted, on services built by the caller."""
     from catalog.api import add_routes as catalog_routes
+    from console.routes import add_routes as console_routes
     from dispatcher.api import add_campaign_routes
     from segmentation.api import add_routes as segment_routes
 
@@ -45,6 +46,7 @@ def compose(*, secret: bytes, catalog: Catalog,
         add_campaign_routes(app, launch=campaigns)
     if segments is not None:
         segment_routes(app, service=segments)
+    console_routes(app, secret=secret, timezone=str(catalog.tz))
     add_openapi(app, title="Quanpai API", version="1", description=DESCRIPTION)
     return app
 

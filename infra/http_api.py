@@ -27,6 +27,7 @@ from aiohttp import web
 
 from infra.errors import ApiError, InvalidInput, Unavailable
 from infra.tokens import Principal, Role, verify_bearer
+from infra.web_session import CSRF_HEADER, SESSION_COOKIE, CsrfRefused, bearer_from_cookie, csrf_ok
 
 log = logging.getLogger("quanpai.http")
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -147,7 +148,8 @@ _VERIFIED_FOR = 60.0  # seconds a verified token is trusted without checking its
 
 
 def principal(request: web.Request) -> Principal:
-    """The caller, from the bearer token (401 without a valid one).
+    """The caller, from the bearer token or the console's session cookie (401 without a valid
+    one; 403 for a cookie-authenticated state change without its CSRF token).
 
     A POS sends the same token thousands of times; verified tokens are remembered for a minute
     (and never past their expiry) to keep the HMAC and JSON off every request."""
@@ -155,7 +157,15 @@ def principal(request: web.Request) -> Principal:
     if found is not None:
         return found
     secret = request.app[TOKEN_SECRET]
-    key = (secret, request.headers.get("Authorization") or "")
+    header = request.headers.get("Authorization")
+    session = request.cookies.get(SESSION_COOKIE) if not header else None
+    if session:
+        # the console's browser session: its cookie stands for the bearer token, and a state
+        # change must also carry the session's CSRF token (infra.web_session)
+        if not csrf_ok(request.method, request.headers.get(CSRF_HEADER), session, secret=secret):
+            raise CsrfRefused()
+        header = bearer_from_cookie(session)
+    key = (secret, header or "")
     now = time.monotonic()
     cached = _verified.get(key)
     if cached is not None and cached[0] > now:

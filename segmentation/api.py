@@ -248,5 +248,8 @@ ROUTES = [
 
 def add_routes(app: web.Application, *, service: SegmentService) -> None:
     """Mount the segment and tag routes on the one app."""
+    from segmentation import api_overview
+
     app[SERVICE] = service
     mount(app, ROUTES)
+    mount(app, api_overview.ROUTES)
