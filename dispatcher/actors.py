@@ -36,11 +36,12 @@ from channels.base import Channel, Message, SendResult
 from channels.errors import ChannelConfigError
 from channels.routing import HELD, Member, Router, address
 from dispatcher.async_runner import AsyncRunner
-from dispatcher.broker import QUEUE
+from dispatcher.broker import HEARTBEAT_TIMEOUT_MS, QUEUE
 from dispatcher.campaigns import Campaign, CampaignStore
 from dispatcher.errors import BatchRetryable, CampaignError, CampaignStateError
 from dispatcher.frequency import CampaignFrequencyCap
 from dispatcher.killpoints import KillPoints
+from dispatcher.lease import BatchLease
 from dispatcher.ledger import BatchLedger, Resolver, resolve_open_calls
 from dispatcher.variables import message_variables
 
@@ -78,6 +79,7 @@ class WorkerDeps:
     timezone: ZoneInfo
     clock: Callable[[], datetime] = field(default=_utcnow)
     kill: KillPoints = field(default_factory=KillPoints)
+    lease_ms: int = HEARTBEAT_TIMEOUT_MS  # the broker's heartbeat timeout
 
 
 def _resolvers(channels: Mapping[str, Channel]) -> dict[str, Resolver]:
@@ -115,6 +117,19 @@ class BatchProcessor:
             # Another worker may have started it, or an operator paused it meanwhile.
             with contextlib.suppress(CampaignStateError):
                 deps.campaigns.transition(campaign_id, "start")
+        lease = BatchLease(client=deps.redis, campaign_id=campaign_id, batch_no=batch_no,
+                           ttl_ms=deps.lease_ms)
+        if not lease.acquire():  # another worker is on it (its holder looked dead)
+            return Deferral(members=rows, delay_ms=PAUSED_RECHECK_MS)
+        try:
+            return self._process(campaign, batch_no, rows, lease, final_attempt=final_attempt)
+        finally:
+            lease.release()
+
+    def _process(self, campaign: Campaign, batch_no: int, rows: list[list[str]],
+                 lease: BatchLease, *, final_attempt: bool) -> Deferral | None:
+        deps = self._deps
+        campaign_id = campaign.campaign_id
         now = deps.clock()
         deps.kill.reached("before_issue")
         ids = [row[0] for row in rows]
@@ -136,7 +151,8 @@ class BatchProcessor:
 
         ledger = BatchLedger(
             client=deps.redis, events=deps.events, campaign_id=campaign_id, batch_no=batch_no,
-            make_event=event, gate=lambda: deps.campaigns.status(campaign_id) == "running",
+            make_event=event,
+            gate=lambda: deps.campaigns.status(campaign_id) == "running" and lease.renew(),
             on_before=lambda channel: deps.kill.reached("in_flight", channel),
             on_after=lambda channel: deps.kill.reached("after_answer", channel),
             throttle=self._throttle(campaign),

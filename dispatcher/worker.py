@@ -70,6 +70,7 @@ def start_worker(
         secret=settings.secret_key.encode(),
         timezone=settings.timezone,
         kill=KillPoints(settings.test_kill_at),
+        lease_ms=heartbeat_timeout_ms,
     )
     broker = make_broker(redis_url, heartbeat_timeout_ms=heartbeat_timeout_ms,
                          maintenance_chance=maintenance_chance)

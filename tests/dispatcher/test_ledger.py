@@ -73,3 +73,20 @@ def test_counts_follow_the_latest_outcome(redis_client: redis.Redis) -> None:
     assert counts == {"sent:sms": 1, "failed:sms": 0, "sent:wechat": 1, "in_doubt:alipay": 1,
                       "skipped:frequency_cap": 1}
     assert ledger.settled(["a", "b", "z"]) == {"a": "sms", "b": "wechat"}
+
+
+def test_a_batch_lease_has_one_holder(redis_client: redis.Redis) -> None:
+    from dispatcher.lease import BatchLease
+
+    first = BatchLease(client=redis_client, campaign_id="c", batch_no=3, ttl_ms=300)
+    second = BatchLease(client=redis_client, campaign_id="c", batch_no=3, ttl_ms=300)
+    assert first.acquire() and not second.acquire()
+    assert first.renew()
+    time.sleep(0.4)  # the holder went silent: the lease lapses and another worker takes it
+    assert second.acquire()
+    assert not first.renew()  # the old holder learns it lost the batch and stops sending
+    first.release()  # releasing a lease it no longer holds leaves the new holder's alone
+    assert not BatchLease(client=redis_client, campaign_id="c", batch_no=3,
+                          ttl_ms=300).acquire()
+    second.release()
+    assert first.acquire()
