@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +34,8 @@ from infra.errors import Forbidden, InvalidInput, Refused
 from infra.http_api import Route, principal, respond
 from infra.http_api import add_routes as mount
 from segmentation.audience import Evaluation, evaluate_conditions
-from segmentation.conditions import Condition, parse_condition
+from segmentation.behaviour import CouponSpec
+from segmentation.conditions import Condition, leaves, parse_condition
 from segmentation.coupon_conditions import CouponFacts
 from segmentation.errors import InvalidInput as SegmentInvalid
 from segmentation.errors import InvalidRule, SegmentationError
@@ -119,6 +122,20 @@ class SegmentService:
     coupon_facts: CouponFacts | None = None
     cache: FeatureCache = field(default_factory=FeatureCache)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # coupon facts are read from the catalog at most this often (a full export per count would
+    # cost seconds at a million coupons); snapshots always read them fresh
+    facts_ttl: float = 60.0
+    _facts: tuple[float, Any] | None = None
+
+    def _coupon_facts(self, *, fresh: bool) -> CouponFacts | None:
+        provider = self.coupon_facts
+        if provider is None:
+            return None
+        now = time.monotonic()
+        if fresh or self._facts is None or now - self._facts[0] > self.facts_ttl:
+            self._facts = (now, provider())
+        facts = self._facts[1]
+        return lambda: facts
 
     def _rules(self) -> RulesFile:
         if self.rules is None:
@@ -134,14 +151,18 @@ class SegmentService:
         except InvalidRule as exc:
             raise InvalidInput(exc.field, exc.problem) from None
 
-    def evaluate(self, condition: Condition, as_of: dt.date | None) -> Evaluation:
-        """The condition's members (runs in a worker thread, under ``lock``)."""
+    def evaluate(self, condition: Condition, as_of: dt.date | None, *,
+                 fresh: bool = False) -> Evaluation:
+        """The condition's members (runs in a worker thread, under ``lock``); ``fresh`` reads
+        the coupon facts again whatever their age."""
         rules = self._rules()
         day = as_of or dt.datetime.now(rules.timezone).date()
         try:
+            needs_coupons = any(isinstance(leaf.value, CouponSpec) for leaf in leaves(condition))
             frame, masks, clustering, warnings = evaluate_conditions(
                 rules, [condition], as_of=day, clickhouse=self.clickhouse,
-                coupon_facts=self.coupon_facts, tags=self.tags, cache=self.cache)
+                coupon_facts=self._coupon_facts(fresh=fresh) if needs_coupons else None,
+                tags=self.tags, cache=self.cache)
         except SegmentInvalid as exc:
             raise InvalidInput(exc.field, exc.problem) from None
         except InvalidRule as exc:
@@ -157,12 +178,13 @@ def service_of(request: web.Request) -> SegmentService:
     return found
 
 
-async def _evaluated(request: web.Request, body: SegmentQuery) -> Evaluation:
+async def _evaluated(request: web.Request, body: SegmentQuery, *,
+                     fresh: bool = False) -> Evaluation:
     service = service_of(request)
     condition = service.parse(body.where)
     async with service.lock:
         return await asyncio.get_running_loop().run_in_executor(
-            None, service.evaluate, condition, body.as_of)
+            None, functools.partial(service.evaluate, condition, body.as_of, fresh=fresh))
 
 
 def _counts(evaluation: Evaluation) -> dict[str, Any]:
@@ -197,7 +219,7 @@ async def preview_segment(request: web.Request, body: PreviewIn) -> web.Response
 
 async def save_snapshot(request: web.Request, body: SnapshotIn) -> web.Response:
     service = service_of(request)
-    evaluation = await _evaluated(request, body)
+    evaluation = await _evaluated(request, body, fresh=True)
     named = replace(evaluation, rules=replace(evaluation.rules, name=body.name, segments=(
         SegmentRule(body.name, body.name_zh or body.name, service.parse(body.where)),)),
         masks={body.name: evaluation.masks["segment"]})

@@ -47,7 +47,8 @@ def transaction_source(rules: RulesFile, clickhouse: ClickHouse | None) -> Segme
     if clickhouse is None:
         raise InvalidInput("transactions.clickhouse_table", "needs a ClickHouse connection")
     return ClickHouseTransactions(client=clickhouse, table=str(location.clickhouse_table),
-                                  columns=rules.columns, timezone=rules.timezone)
+                                  columns=rules.columns, timezone=rules.timezone,
+                                  final=location.final, merchant_id=location.merchant_id)
 
 
 def _members(rules: RulesFile, clickhouse: ClickHouse | None) -> pd.DataFrame | None:
@@ -150,12 +151,26 @@ def base_frame(rules: RulesFile, features: MemberFeatures, members: pd.DataFrame
     if members is None:
         frame = scores
     else:
+        scores["member_id"] = _like(scores["member_id"], members["member_id"])
         if members.member_id.duplicated().any():
             raise InvalidInput("members.member_id", "has duplicate member ids")
         frame = members.merge(scores, on="member_id", how="outer", sort=True)
     if "registered_at" in frame.columns:
         frame["registered_day"] = _local_days(frame["registered_at"], rules)
     return frame, clustering
+
+
+def _like(ids: pd.Series, other: pd.Series) -> pd.Series:
+    """``ids`` in the type of ``other``: ClickHouse tables often keep member ids as String
+    while a members file has integers; digit strings ("123", not "0123") become integers."""
+    if other.dtype.kind in "iu" and ids.dtype.kind not in "iu" and len(ids):
+        text = ids.astype(str)
+        numbers = pd.to_numeric(text, errors="coerce")
+        if numbers.notna().all() and (numbers.astype(np.int64).astype(str) == text).all():
+            return numbers.astype(np.int64)
+    elif other.dtype.kind not in "iu" and ids.dtype.kind in "iu":
+        return ids.astype(str).astype(object)
+    return ids
 
 
 def read_members(rules: RulesFile, clickhouse: ClickHouse | None) -> pd.DataFrame | None:
@@ -165,7 +180,8 @@ def read_members(rules: RulesFile, clickhouse: ClickHouse | None) -> pd.DataFram
 
 def aligned(values: pd.DataFrame, member_ids: pd.Series) -> dict[str, npt.NDArray[np.int64]]:
     """Columns of a frame indexed by member id, in the order of ``member_ids`` (0 if absent)."""
-    positions = values.index.get_indexer(member_ids.to_numpy())
+    index = pd.Index(_like(values.index.to_series(), member_ids).to_numpy())
+    positions = index.get_indexer(member_ids.to_numpy())
     found = positions >= 0
     out = {}
     for column in values.columns:

@@ -9,7 +9,8 @@
     transactions: {path: transactions.parquet, member_col: member_id, time_col: ts,
                    amount_col: amount_fen, amount_unit: fen,
                    store_col: store_id, category_col: category, sku_col: sku}
-                                     # or clickhouse_table: orders
+                                     # or clickhouse_table: orders, final: true,
+                                     # merchant_id: demo (analytics' orders table)
     members: {path: members.csv, columns: {member_id: vip_no, phone: mobile}}  # or clickhouse_table
     rfm: {bins: 5, monetary: total, map: rfm11, eight_class_center: mean}  # map: or a YAML path
     clusters: {k: auto, seed: 42}    # optional; k a number or auto (silhouette)
@@ -25,6 +26,7 @@ data is read; errors name the field (``segments[0].where.tier``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -55,7 +57,7 @@ MEMBER_COLUMNS = (
 _TOP_KEYS = {"name", "timezone", "today", "as_of", "transactions", "members", "rfm", "clusters",
              "segments", "stale_after_days"}
 _TX_KEYS = {"member_col", "time_col", "amount_col", "amount_unit", "store_col", "category_col",
-            "sku_col"}
+            "sku_col", "final", "merchant_id"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class DataLocation:
     path: Path | None = None
     clickhouse_table: str | None = None
     renames: tuple[tuple[str, str], ...] = ()
+    final: bool = False  # ClickHouse: read with FINAL (a ReplacingMergeTree such as orders)
+    merchant_id: str | None = None  # ClickHouse: only this merchant's rows (merchant_id column)
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,23 @@ def _location(data: Any, path: str, base: Path, extra: set[str]) -> DataLocation
     if ("path" in spec) == ("clickhouse_table" in spec):
         raise InvalidRule(path, "give exactly one of path or clickhouse_table")
     if "path" in spec:
+        for key in ("final", "merchant_id"):
+            if key in spec:
+                raise InvalidRule(f"{path}.{key}", "applies to clickhouse_table only")
         file = Path(str(spec["path"]))
         return DataLocation(path=file if file.is_absolute() else base / file)
     try:
         table = checked_identifier(str(spec["clickhouse_table"]), f"{path}.clickhouse_table")
     except InvalidInput as exc:
         raise InvalidRule(exc.field, exc.problem) from None
-    return DataLocation(clickhouse_table=table)
+    final = spec.get("final", False)
+    if not isinstance(final, bool):
+        raise InvalidRule(f"{path}.final", f"must be true or false, got {final!r}")
+    merchant = spec.get("merchant_id")
+    if merchant is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", str(merchant)):
+        raise InvalidRule(f"{path}.merchant_id", "expected 1-32 letters, digits, '_' or '-'")
+    return DataLocation(clickhouse_table=table, final=final,
+                        merchant_id=None if merchant is None else str(merchant))
 
 
 def _members(data: Any, base: Path) -> DataLocation:

@@ -31,7 +31,12 @@ from segmentation.errors import InvalidInput, SourceUnavailable
 from segmentation.features import MemberFeatures, compute_features
 from segmentation.local_dates import DEFAULT_TZ, day_number, epoch_to_days, series_to_days
 from segmentation.rfm import AmountUnit, amounts_in_fen, transaction_features
-from segmentation.sql_features import member_array, rule_features_from_rows, rule_features_sql
+from segmentation.sql_features import (
+    member_array,
+    quote,
+    rule_features_from_rows,
+    rule_features_sql,
+)
 from segmentation.windows import TxFilter
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -239,9 +244,14 @@ class ClickHouseTransactions:
 
     def __init__(self, *, client: ClickHouse, table: str,
                  columns: TransactionColumns = TransactionColumns(),
-                 timezone: ZoneInfo = DEFAULT_TZ) -> None:
+                 timezone: ZoneInfo = DEFAULT_TZ, final: bool = False,
+                 merchant_id: str | None = None) -> None:
         self._client = client
         self._table = checked_identifier(table, "table")
+        # FROM clause and row filter of every query: FINAL collapses a ReplacingMergeTree's
+        # not-yet-merged duplicates; a shared table is narrowed to one merchant
+        self._from = f"{self._table} FINAL" if final else self._table
+        self._rows = "1" if merchant_id is None else f"merchant_id = {quote(merchant_id)}"
         self._member = checked_identifier(columns.member, "member_col")
         self._time = checked_identifier(columns.time, "time_col")
         self._amount = checked_identifier(columns.amount, "amount_col")
@@ -249,7 +259,7 @@ class ClickHouseTransactions:
         self._tz = timezone
         self._columns = columns
         # what FeatureCache keys this source's results by
-        self.cache_key = ("clickhouse", id(client), self._table, columns, timezone.key)
+        self.cache_key = ("clickhouse", id(client), self._from, self._rows, columns, timezone.key)
 
     def _query(self, sql: str) -> list[tuple[Any, ...]]:
         try:
@@ -269,7 +279,8 @@ class ClickHouseTransactions:
     def _newest_and_count(self, day: str) -> tuple[int, int]:
         """The newest local day and the row count; negative amounts are refused."""
         (newest, negatives, rows), = self._query(
-            f"SELECT max({day}), countIf({self._amount} < 0), count() FROM {self._table}"
+            f"SELECT max({day}), countIf({self._amount} < 0), count() FROM {self._from} "
+            f"WHERE {self._rows}"
         )
         if int(negatives):
             raise InvalidInput("amount", f"{negatives} negative amounts in {self._table}; "
@@ -291,7 +302,7 @@ class ClickHouseTransactions:
         result = self._query(
             f"SELECT member, count(), min(day), max(day), sum(spend){first_spend} FROM ("
             f" SELECT {self._member} AS member, {day} AS day, sum({self._fen()}) AS spend"
-            f" FROM {self._table} WHERE {day} <= {as_of_day}"
+            f" FROM {self._from} WHERE {day} <= {as_of_day} AND {self._rows}"
             f" GROUP BY member, day"
             f") GROUP BY member ORDER BY member"
         )
@@ -303,8 +314,9 @@ class ClickHouseTransactions:
         newest, rows = self._newest_and_count(day)
         text = {name: checked_identifier(self._columns.text_column(name), f"{name}_col")
                 for name in _text_names(filters)}
-        sql = rule_features_sql(table=self._table, member=self._member, day=day, fen=self._fen(),
-                                text=text, filters=filters, as_of_day=day_number(as_of))
+        sql = rule_features_sql(table=self._from, rows=self._rows, member=self._member, day=day,
+                                fen=self._fen(), text=text, filters=filters,
+                                as_of_day=day_number(as_of))
         return rule_features_from_rows(self._query(sql), filters, as_of_day=day_number(as_of),
                                        newest_day=newest if rows else None)
 

@@ -3,7 +3,7 @@
     SELECT member, uniqExact(day), min(day), max(day), sum(fen),
            sumIf(fen, day >= 20000 AND day <= 20089), countIf(day >= 20000 AND day <= 20089), ...
     FROM (SELECT <member> AS member, toUInt32(toDate(<ts>, '<tz>')) AS day, <fen> AS fen,
-                 toString(<store>) AS t_store ... FROM <table>)
+                 toString(<store>) AS t_store ... FROM <table> [FINAL] WHERE <merchant filter>)
     WHERE day <= <as_of> GROUP BY member ORDER BY member
 
 It keeps to functions ClickHouse 18.16 already had (``uniqExact``, ``sumIf``, ``countIf``,
@@ -42,16 +42,18 @@ def _condition(f: TxFilter, as_of_day: int) -> str:
     return " AND ".join(parts)
 
 
-def rule_features_sql(*, table: str, member: str, day: str, fen: str, text: Mapping[str, str],
-                      filters: Sequence[TxFilter], as_of_day: int) -> str:
-    """The query; ``text`` maps store/category/sku to checked column names."""
+def rule_features_sql(*, table: str, rows: str, member: str, day: str, fen: str,
+                      text: Mapping[str, str], filters: Sequence[TxFilter], as_of_day: int) -> str:
+    """The query; ``table`` is the FROM clause, ``rows`` the row filter (merchant), ``text``
+    maps store/category/sku to checked column names."""
     inner = [f"{member} AS member", f"{day} AS day", f"{fen} AS fen",
              *(f"toString({column}) AS t_{name}" for name, column in sorted(text.items()))]
     outer = ["member", "uniqExact(day)", "min(day)", "max(day)", "sum(fen)"]
     for f in filters:
         condition = _condition(f, as_of_day)
         outer += [f"sumIf(fen, {condition})", f"countIf({condition})"]
-    return (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {table}) "
+    return (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {table} "
+            f"WHERE {rows}) "
             f"WHERE day <= {as_of_day} GROUP BY member ORDER BY member")
 
 

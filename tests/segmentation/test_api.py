@@ -147,3 +147,38 @@ def test_an_analyst_may_count_but_not_snapshot(rules_path: Path, tmp_path: Path)
 
     serve(service_for(rules_path, tmp_path), scenario, role="analyst")
 
+
+
+def test_coupon_counts_read_the_facts_once_a_minute_and_snapshots_fresh(
+        rules_path: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    calls: list[int] = []
+
+    def facts() -> pd.DataFrame:
+        calls.append(1)
+        return pd.DataFrame({
+            "member_id": ["10000001", "10000002", "10000003"], "template_id": ["t1"] * 3,
+            "campaign_id": ["c1"] * 3, "state": ["active", "active", "used"],
+            "issued": [dt.date(2026, 6, 25)] * 3, "valid_from": [dt.date(2026, 6, 25)] * 3,
+            "expires": [dt.date(2026, 7, 2), dt.date(2026, 7, 20), dt.date(2026, 7, 2)],
+            "redeemed": [None, None, dt.date(2026, 6, 28)]})
+
+    service = service_for(rules_path, tmp_path)
+    service.coupon_facts = facts
+    where = {"holds_coupon": {"expires_within_days": 3}}
+
+    async def scenario(call: Callable[..., Awaitable[tuple[int, Any]]]) -> None:
+        for _ in range(2):
+            status, body = await call("POST", "/v1/segments/count",
+                                      {"where": where, "as_of": AS_OF})
+            assert status == 200 and body["count"] == 1, body  # 10000001: expires 07-02
+        assert len(calls) == 1
+        status, body = await call("POST", "/v1/segments/snapshots",
+                                  {"name": "expiring", "where": where, "as_of": AS_OF})
+        assert status == 201 and body["count"] == 1
+        assert len(calls) == 2
+        status, body = await call("POST", "/v1/segments/count", {"where": {"tier": "gold"}})
+        assert status == 200 and len(calls) == 2  # no coupon condition, no read
+
+    serve(service, scenario)

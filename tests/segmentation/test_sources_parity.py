@@ -48,28 +48,37 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _rules(transactions: dict[str, Any], base: Path) -> Any:
-    return parse_rules({"transactions": transactions, "rfm": {"bins": 3},
-                        "segments": SEGMENTS}, base=base)
+    return parse_rules({"transactions": transactions, "members": {"path": "members.parquet"},
+                        "rfm": {"bins": 3}, "segments": SEGMENTS}, base=base)
+
+
+ORDERS = ("merchant_id", "member_id", "store_id", "order_id", "ts", "amount_fen", "category",
+          "sku")
 
 
 def _load(client: ClickHouse, directory: Path) -> None:
-    client.execute("CREATE TABLE orders (member_id Int64, ts DateTime('UTC'), amount_fen Int64, "
-                   "store_id Int32, category String, sku String) "
-                   "ENGINE = MergeTree() ORDER BY member_id")
+    """Analytics' orders table: text member and store ids, several merchants, and a
+    ReplacingMergeTree whose duplicates (a reloaded batch) only FINAL collapses."""
+    client.execute("CREATE TABLE orders (merchant_id String, member_id String, store_id String, "
+                   "order_id String, ts DateTime('UTC'), amount_fen Int64, category String, "
+                   "sku String) ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) "
+                   "ORDER BY (merchant_id, member_id, ts, order_id)")
     frame = pq.read_table(directory / "tx.parquet").to_pandas()
-    rows = [(int(m), t.to_pydatetime().astimezone(dt.UTC).replace(tzinfo=None), int(a), int(s),
-             c, k) for m, t, a, s, c, k in frame[["member_id", "ts", "amount_fen", "store_id",
-                                                   "category", "sku"]].itertuples(index=False)]
-    client.insert("orders", ["member_id", "ts", "amount_fen", "store_id", "category", "sku"],
-                  rows)
+    rows = [("m1", str(m), str(s), str(o), t.to_pydatetime().astimezone(dt.UTC).replace(
+        tzinfo=None), int(a), c, k) for m, s, o, t, a, c, k in frame[
+        ["member_id", "store_id", "order_id", "ts", "amount_fen", "category", "sku"]
+    ].itertuples(index=False)]
+    client.insert("orders", ORDERS, rows)
+    client.insert("orders", ORDERS, rows[:2000])  # the same orders again, another part
+    client.insert("orders", ORDERS, [("m2", *row[1:5], 10**9, *row[6:]) for row in rows[:500]])
 
 
 def check_parity(client: ClickHouse, directory: Path) -> None:
     _load(client, directory)
     in_files = evaluate_rules(_rules({"path": "tx.parquet"}, directory), as_of=AS_OF,
                               cache=FeatureCache())
-    in_sql = evaluate_rules(_rules({"clickhouse_table": "orders"}, directory), clickhouse=client,
-                            as_of=AS_OF)
+    table = {"clickhouse_table": "orders", "final": True, "merchant_id": "m1"}
+    in_sql = evaluate_rules(_rules(table, directory), clickhouse=client, as_of=AS_OF)
     for segment in SEGMENTS:
         name = segment["name"]
         ours = set(in_files.members_of(name).member_id.tolist())
