@@ -14,6 +14,7 @@ from analytics.events import COLUMNS, event_row
 from analytics.schema import EVENTS_TABLE, ensure_schema
 from analytics.stream import StreamReader
 from infra.clickhouse import ClickHouse
+from infra.metrics import metrics
 
 
 def load_once(*, reader: StreamReader, ch: ClickHouse, count: int = 200, block_ms: int = 0) -> int:
@@ -24,6 +25,7 @@ def load_once(*, reader: StreamReader, ch: ClickHouse, count: int = 200, block_m
     rows = [event_row(event) for _, events in entries for event in events]
     ch.insert(EVENTS_TABLE, COLUMNS, rows)
     reader.ack([entry_id for entry_id, _ in entries])
+    metrics().loader_rows.inc(len(rows))
     return len(rows)
 
 

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from channels.base import Channel, Message, SendResult
 from channels.errors import ChannelUnavailable
 from channels.ratelimit import DailyQuota, FrequencyCap, QuietHours, RollingLimit
+from infra.metrics import metrics
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -108,5 +109,7 @@ class LimitedChannel:
                 await quota.reserve(quota.limit, now=now)
             else:
                 await quota.release(sum(1 for r in sent if r.status != "sent"), now=now)
+            left = quota.limit - await quota.used(now=now)
+            metrics().quota_remaining.labels(channel=quota.name).set(max(0, left))
         except RedisError as exc:
             log.warning("daily quota not settled after a send: %s", exc)

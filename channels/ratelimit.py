@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from redis.exceptions import RedisError
 
 from channels.base import RedisClient
+from infra.metrics import metrics
 
 log = logging.getLogger(__name__)
 _BUCKET = """
@@ -102,6 +103,7 @@ class RateLimiter:
             log.warning("rate limiter %s unavailable, not pacing: %s", self._key, exc)
             return 0.0
         if wait_ms > 0:
+            metrics().ratelimit_wait_seconds.labels(limiter=self._key[8:]).observe(wait_ms / 1000)
             await asyncio.sleep(wait_ms / 1000)
         return wait_ms / 1000
 
@@ -120,6 +122,7 @@ class DailyQuota:
                  tz: ZoneInfo) -> None:
         self._redis = redis
         self._name = name
+        self.name = name
         self.limit = limit
         self._tz = tz
 

@@ -43,6 +43,7 @@ from dispatcher.frequency import CampaignFrequencyCap
 from dispatcher.killpoints import KillPoints
 from dispatcher.lease import BatchLease
 from dispatcher.ledger import BatchLedger, Resolver, resolve_open_calls
+from dispatcher.telemetry import count_issued
 from dispatcher.variables import message_variables
 
 __all__ = ["BatchProcessor", "Deferral", "WorkerDeps", "message_variables", "register_actors"]
@@ -141,6 +142,7 @@ class BatchProcessor:
                 now=now, secret=deps.secret, tz=deps.timezone,
             )
         deps.events.emit([self._issue_event(campaign, coupon, now) for coupon in issued])
+        count_issued(issued)
         deps.kill.reached("after_issue")
 
         codes: dict[str, str] = {c.member_id: c.code for c in issued if c.code}

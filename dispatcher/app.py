@@ -19,6 +19,7 @@ from dispatcher.operations import build_launch_deps
 from infra.errors import SettingsError
 from infra.http_api import create_app
 from infra.openapi import add_openapi
+from infra.ops_http import add_operations, clickhouse_check
 from infra.redis_client import make_async_redis
 from infra.settings import Settings
 from segmentation.api import SegmentService
@@ -75,6 +76,8 @@ def build_app(settings: Settings, *, redis_url: str, cluster: bool = False) -> w
     segments = segment_service(settings, sync_client)
     app = compose(secret=secret, catalog=catalog,
                   campaigns=build_launch_deps(settings, redis_url=redis_url), segments=segments)
+    add_operations(app, checks={"redis": client.ping,
+                                "clickhouse": clickhouse_check(settings.clickhouse_url)})
 
     async def close(_: web.Application) -> None:
         await client.aclose()

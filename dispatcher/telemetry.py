@@ -11,12 +11,15 @@ import contextvars
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dramatiq
+import redis
 
 from analytics.events import Event, EventSink
+from analytics.stream import RedisStreamSink
+from catalog.issuance import IssuedCoupon
 from channels.base import Channel, Message, SendResult
 from infra import logs
 from infra.metrics import metrics, multiprocess_directory
@@ -94,16 +97,64 @@ class CountingSink:
     """An event sink that counts what it emits by event type and channel. For emitters that
     emit each event once (the callback receiver claims each receipt before emitting)."""
 
-    def __init__(self, inner: EventSink) -> None:
+    def __init__(self, inner: EventSink, *, rename: Mapping[str, str] | None = None) -> None:
         self._inner = inner
+        self._rename = dict(rename or {})
 
     def emit(self, events: Sequence[Event]) -> None:
         self._inner.emit(events)
+        count_events(events, rename=self._rename)
+
+
+def count_events(events: Iterable[Event], *, rename: Mapping[str, str] | None = None) -> None:
+    """Add ``events`` to the campaign counters (by event type, renamed where ``rename`` says,
+    and channel)."""
+    counter = metrics().campaign
+    for (kind, channel), n in Counter((e.event_type, e.channel) for e in events).items():
+        kind = rename.get(kind, kind) if rename else kind
+        counter.labels(event=kind, channel=channel).inc(n)
+
+
+class StreamBacklog:
+    """Read at each scrape: how many events wait in the stream and how old the oldest is (the
+    loader deletes what it has stored, so whatever is in the stream is not loaded yet)."""
+
+    def __init__(self, *, client: redis.Redis, stream: str) -> None:
+        self._client = client
+        self._stream = stream
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        length = GaugeMetricFamily("quanpai_loader_stream_length", "Entries in the event stream")
+        age = GaugeMetricFamily("quanpai_loader_oldest_pending_seconds",
+                                "Age of the oldest event not yet loaded")
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.xlen(self._stream)
+            pipe.xrange(self._stream, count=1)
+            size, first = pipe.execute()
+        except redis.RedisError:
+            return  # no value rather than a wrong one; the loader's own logs say why
+        length.add_metric([], float(size))
+        oldest_ms = int(first[0][0].split(b"-")[0]) if first else None
+        age.add_metric([], max(0.0, time.time() - oldest_ms / 1000) if oldest_ms else 0.0)
+        yield length
+        yield age
+
+
+class CountingStreamSink(RedisStreamSink):
+    """The worker's event sink: counts the outcome events it queues on a pipeline (the batch
+    ledger settles each member's outcome once, with its event, through ``emit_in``)."""
+
+    def emit_in(self, pipe: Any, events: Sequence[Event]) -> None:
+        super().emit_in(pipe, events)
         count_events(events)
 
 
-def count_events(events: Iterable[Event]) -> None:
-    """Add ``events`` to the campaign counters (by event type and channel)."""
-    counter = metrics().campaign
-    for (kind, channel), n in Counter((e.event_type, e.channel) for e in events).items():
-        counter.labels(event=kind, channel=channel).inc(n)
+def count_issued(coupons: Iterable[IssuedCoupon]) -> None:
+    """Coupons issued by this call; ``existing`` ones (a redelivered batch) were counted when
+    they were new."""
+    n = sum(1 for c in coupons if c.code and c.status != "existing")
+    if n:
+        metrics().campaign.labels(event="issued", channel="").inc(n)

@@ -14,7 +14,6 @@ from types import FrameType
 import aiohttp
 import dramatiq
 
-from analytics.stream import RedisStreamSink
 from channels.base import Channel
 from channels.factory import build_channels
 from dispatcher.actors import MAX_RETRIES, BatchProcessor, WorkerDeps, register_actors
@@ -22,7 +21,12 @@ from dispatcher.async_runner import AsyncRunner
 from dispatcher.broker import HEARTBEAT_TIMEOUT_MS, MAINTENANCE_CHANCE, make_broker
 from dispatcher.campaigns import CampaignStore
 from dispatcher.killpoints import KillPoints
-from dispatcher.telemetry import BatchLogContext, metered, prometheus_middleware
+from dispatcher.telemetry import (
+    BatchLogContext,
+    CountingStreamSink,
+    metered,
+    prometheus_middleware,
+)
 from infra.redis_client import make_async_redis, make_redis
 from infra.services import resolve_redis_url
 from infra.settings import Settings
@@ -64,7 +68,7 @@ def start_worker(
     deps = WorkerDeps(
         redis=client,
         campaigns=CampaignStore(client=client),
-        events=RedisStreamSink(client=client, stream=settings.events_stream),
+        events=CountingStreamSink(client=client, stream=settings.events_stream),
         channels=metered(channels),
         runner=runner,
         secret=settings.secret_key.encode(),

@@ -16,8 +16,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import threading
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +42,27 @@ class Metrics:
     http_requests: Any  # Counter{route, method, status}
     http_seconds: Any  # Histogram{route, method}
     loader_rows: Any  # Counter: rows written to ClickHouse (rate() gives rows/s)
-    loader_stream_length: Any  # Gauge
-    loader_oldest_pending_seconds: Any  # Gauge
     scheduler_last_run: Any  # Gauge{definition}: unix time
     scheduler_next_run: Any  # Gauge{definition}: unix time
     scheduler_lease: Any  # Gauge{holder}: 1 while ``holder`` holds the scheduler lease
 
 
-@cache
+_BUILT: list[Metrics] = []
+_BUILDING = threading.Lock()
+
+
 def metrics() -> Metrics:
     """The process's metrics, created on first use (after ``start_process_metrics`` chose the
-    storage)."""
+    storage). Thread-safe: the worker's actor threads may all ask at once, and a second set
+    would collide with the first in the registry."""
+    if not _BUILT:
+        with _BUILDING:
+            if not _BUILT:
+                _BUILT.append(_build())
+    return _BUILT[0]
+
+
+def _build() -> Metrics:
     from prometheus_client import Counter, Gauge, Histogram
 
     def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
@@ -78,10 +88,6 @@ def metrics() -> Metrics:
         http_seconds=Histogram("quanpai_http_request_seconds", "HTTP API request latency",
                                ["route", "method"], buckets=LATENCY_BUCKETS),
         loader_rows=Counter("quanpai_loader_rows", "Event rows written to ClickHouse"),
-        loader_stream_length=gauge("quanpai_loader_stream_length",
-                                   "Entries in the event stream"),
-        loader_oldest_pending_seconds=gauge("quanpai_loader_oldest_pending_seconds",
-                                            "Age of the oldest event not yet loaded"),
         scheduler_last_run=gauge("quanpai_scheduler_last_run_timestamp_seconds",
                                  "When a schedule definition last ran", ("definition",)),
         scheduler_next_run=gauge("quanpai_scheduler_next_run_timestamp_seconds",
@@ -92,18 +98,6 @@ def metrics() -> Metrics:
 
 
 # Small helpers for the packages that record, so call sites stay one line.
-
-def record_loader(*, rows: int, stream_length: int | None = None,
-                  oldest_pending_s: float | None = None) -> None:
-    """After a loader round: rows written, and the stream's backlog when known."""
-    m = metrics()
-    if rows:
-        m.loader_rows.inc(rows)
-    if stream_length is not None:
-        m.loader_stream_length.set(stream_length)
-    if oldest_pending_s is not None:
-        m.loader_oldest_pending_seconds.set(oldest_pending_s)
-
 
 def record_schedule(definition: str, *, last_run: float | None = None,
                     next_run: float | None = None) -> None:
@@ -182,17 +176,29 @@ def _remove_dead_directories(parent: Path) -> None:
             shutil.rmtree(child, ignore_errors=True)
 
 
+def add_collector(collector: Any) -> None:
+    """Serve ``collector`` (an object with ``collect()`` yielding metric families, read at each
+    scrape) from this process: for values read from elsewhere, such as a stream's backlog."""
+    exposition_registry().register(collector)
+
+
+_EXPOSED: list[Any] = []
+
+
 def exposition_registry() -> Any:
-    """The registry to expose: the sum over the multiprocess directory when there is one,
-    else this process's own metrics."""
+    """The registry to expose: the sum over the multiprocess directory when there is one (plus
+    this process's own collectors), else this process's metrics."""
     from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
-    directory = multiprocess_directory()
-    if directory is None:
-        return REGISTRY
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(directory))
-    return registry
+    with _BUILDING:
+        if not _EXPOSED:
+            directory = multiprocess_directory()
+            registry = REGISTRY
+            if directory is not None:
+                registry = CollectorRegistry()
+                multiprocess.MultiProcessCollector(registry, path=str(directory))
+            _EXPOSED.append(registry)
+        return _EXPOSED[0]
 
 
 def exposition() -> tuple[bytes, str]:

@@ -30,8 +30,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def build_app(settings: Settings) -> web.Application:
     redis_url = resolve_redis_url(settings)
+    # A failed delivery receipt is not a failed send: counted apart.
     sink = CountingSink(RedisStreamSink(client=make_redis(redis_url),
-                                        stream=settings.events_stream))
+                                        stream=settings.events_stream),
+                        rename={"failed": "undelivered"})
     app = web.Application()
     receiver = build_callback_receiver(settings, redis=make_async_redis(redis_url), sink=sink)
     add_routes(app, receiver)

@@ -9,7 +9,9 @@ import threading
 
 from analytics.loader import drain, run_loader
 from analytics.stream import StreamReader
+from dispatcher.telemetry import StreamBacklog
 from infra.clickhouse import make_clickhouse
+from infra.metrics import add_collector
 from infra.redis_client import make_redis
 from infra.services import resolve_redis_url
 from infra.settings import Settings
@@ -26,6 +28,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     reader = StreamReader(client=client, stream=settings.events_stream,
                           consumer=f"loader-{os.getpid()}")
     ch = make_clickhouse(settings)
+    add_collector(StreamBacklog(client=client, stream=settings.events_stream))
     try:
         if args.once:
             print(f"loaded {drain(reader=reader, ch=ch):,} events")

@@ -64,7 +64,7 @@ def test_bad_level_is_refused() -> None:
 
 def test_no_personal_data_in_any_process_log(demo_campaign: CampaignRun) -> None:
     logs = demo_campaign.logs
-    assert {"worker", "sim", "callbacks", "launcher"} <= set(logs)
+    assert {"worker", "sim", "callbacks", "loader", "api", "launcher"} <= set(logs)
     members = demo_campaign.members
     phones = set(members["phone"].dropna())
     openids = set(members["wechat_openid"].dropna())
