@@ -4,13 +4,19 @@ Parquet/CSV file of members (the quick path of ``campaign run --snapshot FILE``)
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from dispatcher.definition import Audience
 from dispatcher.errors import DefinitionError
 from segmentation.errors import SegmentationError
+
+if TYPE_CHECKING:
+    from segmentation.coupon_conditions import CouponFacts
+    from segmentation.tags import TagStore
 
 
 def read_member_file(path: Path, *, field: str = "audience.snapshot") -> pd.DataFrame:
@@ -39,12 +45,15 @@ def _one_segment(members: pd.DataFrame, segment: str, field: str) -> pd.DataFram
     return members[members["segment"].astype(str) == segment]
 
 
-def load_audience(audience: Audience, *, freeze_into: Path | None = None) -> pd.DataFrame:
+def load_audience(audience: Audience, *, freeze_into: Path | None = None,
+                  as_of: date | None = None, coupon_facts: CouponFacts | None = None,
+                  tags: TagStore | None = None) -> pd.DataFrame:
     """The members ``audience`` names, one row each; raises ``DefinitionError`` naming the field.
 
     A snapshot directory must match its manifest's fingerprint (an edited or half-copied
     snapshot is refused). A rules file is evaluated now; with ``freeze_into`` the result is
-    written there as a snapshot, so the campaign keeps what it sent to."""
+    written there as a snapshot, so the campaign keeps what it sent to. Rules with coupon or tag
+    conditions read ``coupon_facts`` and ``tags``; time conditions count from ``as_of``."""
     from segmentation.snapshot import read_snapshot, take_snapshot, write_snapshot
 
     if audience.snapshot is not None:
@@ -64,7 +73,8 @@ def load_audience(audience: Audience, *, freeze_into: Path | None = None) -> pd.
 
         assert audience.rules is not None
         try:
-            evaluation = evaluate_rules(load_rules(audience.rules))
+            evaluation = evaluate_rules(load_rules(audience.rules), as_of=as_of,
+                                        coupon_facts=coupon_facts, tags=tags)
             snapshot = take_snapshot(evaluation, segments=[audience.segment])
             if freeze_into is not None:
                 write_snapshot(snapshot, freeze_into)

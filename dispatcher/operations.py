@@ -59,7 +59,18 @@ def read_audience(definition: CampaignDefinition, *, deps: LaunchDeps,
     if definition.audience.rules is not None and deps.snapshots_dir is not None:
         stamp = now.astimezone(deps.timezone).strftime("%Y%m%d-%H%M%S-%f")
         freeze = deps.snapshots_dir / f"{stamp}-{definition.audience.segment}"
-    return load_audience(definition.audience, freeze_into=freeze)
+    return load_audience(definition.audience, freeze_into=freeze,
+                         as_of=now.astimezone(deps.timezone).date(),
+                         **audience_sources(deps.client, deps.merchant_id))
+
+
+def audience_sources(client: Any, merchant_id: str) -> dict[str, Any]:
+    """The catalog's coupon facts and the merchant's tags, for rules that use them."""
+    from catalog.holdings import coupon_facts
+    from segmentation.tags import RedisTags
+
+    return {"coupon_facts": lambda: pd.DataFrame(coupon_facts(client, merchant_id)),
+            "tags": RedisTags(client=client, merchant_id=merchant_id)}
 
 
 def launch_now(definition: CampaignDefinition, members: pd.DataFrame, *, deps: LaunchDeps,

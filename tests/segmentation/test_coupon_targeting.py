@@ -10,8 +10,12 @@ from typing import Any
 
 import pandas as pd
 import redis
+import yaml
 
 from catalog.holdings import coupon_facts
+from dispatcher.audience import load_audience
+from dispatcher.definition import Audience
+from dispatcher.operations import audience_sources
 from segmentation.audience import evaluate_rules
 from segmentation.rules import parse_rules
 from tests.catalog.conftest import ApiServer, Http, run_http, single_api  # noqa: F401
@@ -94,6 +98,15 @@ def test_expiring_unused_coupons_are_exactly_the_unredeemed_holders(
     assert ids("redeemed_remind") == {2, 4}
     assert ids("got_remind_never_used") == {1, 3, 5, 6}
     assert ids("two_in_a_week") == {1}
+    # a campaign whose audience is this rules file gets the same members (券到期提醒)
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({
+        "transactions": {"path": "tx.parquet"}, "members": {"path": "members.parquet"},
+        "segments": [{"name": "expiring",
+                      "where": {"holds_coupon": {"expires_within_days": 3}}}]}), "utf-8")
+    audience = load_audience(Audience(rules=tmp_path / "rules.yaml", segment="expiring"),
+                             as_of=dt.date(2026, 11, 24),
+                             **audience_sources(redis_client, "m1"))
+    assert sorted(audience.member_id.tolist()) == [1, 3, 5, 6]
     # a day later than the last valid day, nothing is expiring any more
     after = evaluate_rules(rules, as_of=dt.date(2026, 11, 28),
                            coupon_facts=lambda: coupon_facts(redis_client, "m1"))
