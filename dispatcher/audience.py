@@ -12,6 +12,7 @@ import pandas as pd
 
 from dispatcher.definition import Audience
 from dispatcher.errors import DefinitionError
+from infra.textfiles import detect_encoding
 from segmentation.errors import SegmentationError
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 def read_member_file(path: Path, *, field: str = "audience.snapshot") -> pd.DataFrame:
     """A Parquet or CSV file with one row per member (column ``member_id``)."""
     try:
-        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+        frame = (pd.read_csv(path, encoding=detect_encoding(path)) if path.suffix == ".csv"
+                 else pd.read_parquet(path))
     except (ValueError, OSError) as exc:
         raise DefinitionError(field, f"{path}: cannot read ({exc})") from None
     if "member_id" not in frame:

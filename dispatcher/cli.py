@@ -11,8 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from infra.cli_support import EXIT_FAILED, EXIT_USAGE, UsageError
-from infra.errors import QuanpaiError, SettingsError
+from infra.cli_support import EXIT_FAILED, EXIT_USAGE, UsageError, environment_error
+from infra.errors import InvalidInput, QuanpaiError, ServiceError, SettingsError
 
 # command name -> (module providing register(subparsers), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -39,6 +39,9 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.add_argument("--metrics-port", type=int, default=None,
                         help="serve /metrics on this port (default QUANPAI_METRICS_PORT)")
+    parser.add_argument("--encoding", default=None,
+                        help="encoding of the CSV/YAML files read (default: detect UTF-8, "
+                        "UTF-8 with BOM or GBK/GB18030)")
     wanted = next((a for a in argv if a in COMMANDS), None)
     for name, (module, help_text) in COMMANDS.items():
         if name == wanted:
@@ -60,9 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from infra.logs import configure_logging
     from infra.metrics import start_process_metrics
     from infra.settings import load_settings
+    from infra.textfiles import use_encoding
 
     try:
         settings = load_settings()
+        use_encoding(args.encoding)
         configure_logging(level=settings.log_level, process_name=args.command)
         if args.command in SERVES_METRICS:
             start_process_metrics(var_dir=settings.var_dir, command=args.command,
@@ -70,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   port=settings.metrics_port if args.metrics_port is None
                                   else args.metrics_port)
         return int(args.func(args, settings))
-    except (SettingsError, UsageError) as exc:
+    except (SettingsError, UsageError, ServiceError, InvalidInput) as exc:
         print(f"quanpai: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except QuanpaiError as exc:
@@ -78,6 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        line = environment_error(exc)
+        if line is None:
+            raise
+        print(f"quanpai: {line}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from queries whose results must compare equal across the two engines.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from infra.errors import ClickHouseError
+from infra.errors import ClickHouseError, ClickHouseUnavailable
 from infra.settings import Settings
 
 
@@ -110,6 +111,10 @@ class DriverClient:
 
         parts = urlsplit(url)
         database = parts.path.lstrip("/") or "default"
+        self._where = f"{parts.hostname or '127.0.0.1'}:{parts.port or 9000}"
+        # the driver logs every failed connect with a traceback before raising; the error
+        # raised here says it in one line
+        logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
         self._client = Client(
             host=parts.hostname or "127.0.0.1",
             port=parts.port or 9000,
@@ -128,7 +133,12 @@ class DriverClient:
         try:
             with self._lock:
                 return self._client.execute(sql, params)
-        except (errors.Error, OSError, EOFError) as exc:
+        except (errors.NetworkError, errors.SocketTimeoutError, OSError, EOFError) as exc:
+            # the server, not the statement: one line, as for any unreachable service
+            raise ClickHouseUnavailable(
+                f"ClickHouse at {self._where} is unreachable ({exc}): check CLICKHOUSE_URL, or "
+                "unset it to use the embedded chDB") from exc
+        except errors.Error as exc:
             raise ClickHouseError(f"{_first_words(sql)}: {exc}") from exc
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:

@@ -23,6 +23,10 @@ class ClickHouseError(QuanpaiError):
     """A ClickHouse statement failed (names the statement's first words)."""
 
 
+class ClickHouseUnavailable(ClickHouseError, ServiceError):
+    """The ClickHouse server could not be reached (a service error, exit 2 in the CLI)."""
+
+
 class ApiError(QuanpaiError):
     """An error an HTTP route answers as a JSON body (``body()``) with ``status``.
 

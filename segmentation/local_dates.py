@@ -76,6 +76,26 @@ def _naive_days(values: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int32]:
     return values.astype("datetime64[D]").astype(np.int64).astype(np.int32)
 
 
+def _parse_times(series: pd.Series, field: str) -> pd.Series:
+    """ISO 8601 first (fast); else any layout pandas reads (Excel's ``2026/11/23 10:00``);
+    a value neither reads is named with its row (1 = the first data row, the line after a
+    CSV header)."""
+    try:
+        return pd.to_datetime(series, format="ISO8601")
+    except (ValueError, TypeError, OverflowError):
+        pass
+    try:
+        parsed = pd.to_datetime(series, format="mixed", errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        parsed = pd.Series(pd.NaT, index=series.index)
+    bad = parsed.isna().to_numpy().nonzero()[0]
+    if len(bad) == 0:
+        return parsed
+    row = int(bad[0])
+    raise InvalidInput(field, f"row {row + 1}: {series.iloc[row]!r} is not a date or timestamp "
+                              f"({len(bad)} such rows; expected e.g. 2026-11-23 10:00:00)")
+
+
 def series_to_days(
     series: pd.Series, *, tz: ZoneInfo = DEFAULT_TZ, field: str = "time"
 ) -> npt.NDArray[np.int32]:
@@ -87,10 +107,7 @@ def series_to_days(
     if series.isna().any():
         raise InvalidInput(field, f"has {int(series.isna().sum())} empty values")
     if not pd.api.types.is_datetime64_any_dtype(series.dtype):
-        try:
-            series = pd.to_datetime(series, format="ISO8601")
-        except (ValueError, TypeError) as exc:
-            raise InvalidInput(field, f"is not a date or timestamp column ({exc})") from None
+        series = _parse_times(series, field)
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         unit = series.dtype.unit
         raw = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(np.int64)

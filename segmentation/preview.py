@@ -1,9 +1,8 @@
 """Previews of an evaluated rules file: counts, a masked sample, and a chart (PNG).
 
 The chart has four panels: members per R x F score cell, average spend per cell (yuan), the
-size of each RFM segment and of each rule segment. Text in the chart is English because the
-machines this runs on rarely have a CJK font (Chinese would draw as boxes); the printed summary
-carries both names.
+size of each RFM segment and of each rule segment. Chinese names in the chart draw with a CJK
+font (``infra.i18n.use_cjk_font``; fonts-noto-cjk); the printed summary carries both names.
 """
 
 from __future__ import annotations
@@ -130,6 +129,9 @@ def write_chart(evaluation: Evaluation, summary: PreviewSummary, path: Path) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from infra.i18n import use_cjk_font
+
+    use_cjk_font(matplotlib)
     frame = evaluation.frame
     buyers = frame[frame["r_score"].notna()]
     bins = evaluation.rules.bins

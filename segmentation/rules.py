@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from infra.textfiles import read_text
 from segmentation.conditions import Condition, Vocabulary, parse_condition
 from segmentation.errors import InvalidInput, InvalidRule
 from segmentation.rfm import Monetary
@@ -298,7 +299,7 @@ def _stale(value: Any) -> int:
 def load_rules(path: Path) -> RulesFile:
     """Read and validate a rules file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)  # UTF-8, UTF-8 with a BOM or GBK/GB18030
         data = yaml.safe_load(text)
     except OSError as exc:
         raise InvalidRule(str(path), f"cannot read: {exc.strerror or exc}") from None

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from infra.clickhouse import ClickHouse
 from infra.errors import ClickHouseError
+from infra.textfiles import detect_encoding
 from segmentation.aggregates import RuleFeatures, TextColumn, TransactionArrays, array_rule_features
 from segmentation.errors import InvalidInput, SourceUnavailable
 from segmentation.features import MemberFeatures, compute_features
@@ -94,7 +95,8 @@ def file_columns(path: Path) -> list[str]:
     try:
         if kind == "parquet":
             return list(pq.read_schema(path).names)
-        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        return [str(c) for c in pd.read_csv(path, nrows=0,
+                                            encoding=detect_encoding(path)).columns]
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise InvalidInput(str(path), f"cannot read: {exc}") from None
 
@@ -111,7 +113,9 @@ def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
         if kind == "parquet":
             return pq.read_table(path, columns=columns)
         convert = pa_csv.ConvertOptions(include_columns=columns) if columns else None
-        return pa_csv.read_csv(path, convert_options=convert)
+        codec = detect_encoding(path)  # Excel in China writes GBK or UTF-8 with a BOM
+        read = None if codec in ("utf-8", "utf-8-sig") else pa_csv.ReadOptions(encoding=codec)
+        return pa_csv.read_csv(path, read_options=read, convert_options=convert)
     except (OSError, pa.ArrowException) as exc:
         raise InvalidInput(str(path), f"cannot read: {exc}") from None
 
