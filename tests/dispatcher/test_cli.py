@@ -9,27 +9,40 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
+import pytest
 import redis
 
 from dispatcher.campaigns import CampaignStore
+from dispatcher.cli import main
 from tests.dispatcher.conftest import Simulators, flow_env
 from tests.dispatcher.test_lifecycle import sms_members
 
 
-def quanpai(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dispatcher.cli", "campaign", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+class Result(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 def test_create_run_and_stop_watching(redis_url: str, redis_client: redis.Redis,
-                                      simulators: Simulators, tmp_path: Path) -> None:
+                                      simulators: Simulators, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
     env = flow_env(redis_url, simulators)
+    for name in ("REDIS_URL", "SMS_QUIET_HOURS", *simulators.env()):
+        monkeypatch.setenv(name, env[name])
+
+    def quanpai(*args: str) -> Result:
+        code = main(["campaign", *args])
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
     sms_members(20).to_parquet(tmp_path / "members.parquet")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: 坏\naudience: {snapshot: members.parquet}\n"
                    "channels: [sms, telegram]\n", encoding="utf-8")
-    result = quanpai(env, "create", str(bad))
+    result = quanpai("create", str(bad))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "quanpai: channels[1]: unknown channel 'telegram' (use wechat, wechat_mass, sms, "
@@ -38,17 +51,17 @@ def test_create_run_and_stop_watching(redis_url: str, redis_client: redis.Redis,
     sms_members(0).to_parquet(tmp_path / "none.parquet")
     empty.write_text("name: 空\naudience: {snapshot: none.parquet}\nchannels: [sms]\n",
                      encoding="utf-8")
-    result = quanpai(env, "create", str(empty))
+    result = quanpai("create", str(empty))
     assert result.returncode == 2 and "audience: the audience is empty" in result.stderr
     assert redis_client.dbsize() == 0
 
     good = tmp_path / "good.yaml"
     good.write_text("name: 会员日\naudience: {snapshot: members.parquet}\nchannels: [sms]\n",
                     encoding="utf-8")
-    result = quanpai(env, "create", str(good))
+    result = quanpai("create", str(good))
     assert result.returncode == 0, result.stderr
     cid = result.stdout.split()[1].rstrip(":")
-    assert "draft" in quanpai(env, "list").stdout
+    assert "draft" in quanpai("list").stdout
 
     # No worker runs: run warns; Ctrl-C while waiting stops the watching only.
     watcher = subprocess.Popen(
@@ -66,7 +79,7 @@ def test_create_run_and_stop_watching(redis_url: str, redis_client: redis.Redis,
     assert f"goes on. To stop it: quanpai campaign cancel {cid}" in out
     assert "Traceback" not in err
     assert store.status(cid) == "running"
-    status = quanpai(env, "status", cid)
+    status = quanpai("status", cid)
     assert status.returncode == 0 and "running, 0/1 batches" in status.stdout
-    assert quanpai(env, "resume", cid).returncode == 2  # not paused
-    assert quanpai(env, "cancel", cid).stdout.strip() == f"campaign {cid}: cancelled"
+    assert quanpai("resume", cid).returncode == 2  # not paused
+    assert quanpai("cancel", cid).stdout.strip() == f"campaign {cid}: cancelled"

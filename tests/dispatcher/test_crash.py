@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -87,40 +88,50 @@ KILLS = [p for p in POINTS if p not in ("in_flight", "after_answer")] + [
     f"{p}:{c}" for p in ("in_flight", "after_answer") for c in ("sms", "wechat", "alipay")]
 
 
+@pytest.fixture(scope="module")
+def module_sims() -> Iterator[dict[str, Simulators]]:
+    """Simulators shared by the crash tests (each test reads its own campaign's share of the
+    counts as a difference); in flight, the provider takes 300 ms to answer and the worker dies
+    100 ms after the request left."""
+    sims = {"fast": start_simulators(), "slow": start_simulators("--latency-ms", "300")}
+    yield sims
+    for one in sims.values():
+        stop(one.process)
+
+
 @pytest.mark.parametrize("point", KILLS)
 def test_sigkill_at_each_point_sends_each_member_once(
     point: str, redis_url: str, redis_client: redis.Redis,
+    module_sims: dict[str, Simulators],
 ) -> None:
-    # In flight: the provider takes 300 ms to answer and the worker dies 100 ms after the
-    # request left.
-    slow = point.startswith("in_flight")
-    sims = start_simulators("--latency-ms", "300") if slow else start_simulators()
+    sims = module_sims["slow" if point.startswith("in_flight") else "fast"]
+    before = {name: stats(sims, name) for name in ("sms", "wechat", "alipay")}
+
+    def grew(name: str, counter: str) -> int:
+        return int(stats(sims, name).get(counter, 0)) - int(before[name].get(counter, 0))
+
+    settings = replace(flow_settings(redis_url, sims), batch_size=25)
+    env = flow_env(redis_url, sims)
+    members = mixed()
+    first = worker(env, QUANPAI_TEST_KILL_AT=point)
+    campaign = run_campaign(members, settings=settings, name="断点", channels=(
+        "wechat", "alipay", "sms"), holdout_permille=0, coupon=CouponSpec(), wait=False,
+        timeout=60)
+    assert first.wait(timeout=120) == -9, "the worker did not kill itself"
+    store = CampaignStore(client=redis_client)
+    assert store.status(campaign.campaign_id) == "running"
+    second = worker(env)
     try:
-        settings = replace(flow_settings(redis_url, sims), batch_size=25)
-        env = flow_env(redis_url, sims)
-        members = mixed()
-        first = worker(env, QUANPAI_TEST_KILL_AT=point)
-        campaign = run_campaign(members, settings=settings, name="断点", channels=(
-            "wechat", "alipay", "sms"), holdout_permille=0, coupon=CouponSpec(), wait=False,
-            timeout=60)
-        assert first.wait(timeout=120) == -9, "the worker did not kill itself"
-        store = CampaignStore(client=redis_client)
-        assert store.status(campaign.campaign_id) == "running"
-        second = worker(env)
-        try:
-            state = wait_status(store, campaign.campaign_id,
-                                {"completed", "completed_with_failures"})
-        finally:
-            stop(second)
-        assert state == "completed"
-        sms, wechat, alipay = stats(sims, "sms"), stats(sims, "wechat"), stats(sims, "alipay")
-        assert sms.get("repeats", 0) == 0
-        assert sms.get("recipients", 0) == N_SMS
-        assert wechat.get("repeats", 0) == 0
-        assert wechat.get("template_sent", 0) == N_WECHAT  # resends deduplicated by key
-        assert alipay.get("recipients", 0) == N_ALIPAY  # resends answered from out_biz_no
-        counts = store.progress(campaign.campaign_id).counts
-        assert counts == {"sent:wechat": N_WECHAT, "sent:alipay": N_ALIPAY, "sent:sms": N_SMS}
-        check_issued_once(redis_client, campaign, settings, members)
+        state = wait_status(store, campaign.campaign_id,
+                            {"completed", "completed_with_failures"})
     finally:
-        stop(sims.process)
+        stop(second)
+    assert state == "completed"
+    assert grew("sms", "repeats") == 0
+    assert grew("sms", "recipients") == N_SMS
+    assert grew("wechat", "repeats") == 0
+    assert grew("wechat", "template_sent") == N_WECHAT  # resends deduplicated by key
+    assert grew("alipay", "recipients") == N_ALIPAY  # resends answered from out_biz_no
+    counts = store.progress(campaign.campaign_id).counts
+    assert counts == {"sent:wechat": N_WECHAT, "sent:alipay": N_ALIPAY, "sent:sms": N_SMS}
+    check_issued_once(redis_client, campaign, settings, members)
