@@ -3,10 +3,14 @@ automatic order, fallback on permanent failures and on exhausted quota."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import aiohttp
+import pytest
 import redis.asyncio
 
-from channels.base import Message
+from channels.base import Message, SendResult
+from channels.errors import ChannelConfigError
 from channels.routing import Member, Router, address
 from channels.simulators import sms as sms_sim
 from channels.simulators import wechat as wechat_sim
@@ -87,5 +91,49 @@ def test_fallback_to_sms_on_unsubscribed_and_on_quota(redis_url: str) -> None:
             sms_first = Router(order=["sms", "wechat"], channels=router._channels)
             again = await sms_first.deliver([members()[0]], make)
             assert again[0].tried == ("sms",)
+        await client.aclose()
+    run(scenario)
+
+
+class Recorder:
+    """SendHooks that keep what the router reports around each request."""
+
+    def __init__(self) -> None:
+        self.before: list[tuple[str, list[str]]] = []
+        self.after: list[tuple[str, list[str]]] = []
+
+    async def before_send(self, channel: str, messages: list[Message]) -> bool:
+        self.before.append((channel, [m.member_id for m in messages]))
+        return True
+
+    async def after_send(self, channel: str, messages: list[Message],
+                         results: list[SendResult]) -> None:
+        self.after.append((channel, [f"{r.member_id}:{r.status}" for r in results]))
+
+
+def test_one_channel_raising_keeps_the_other_channels_results(redis_url: str) -> None:
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        async with serving(wechat_sim.make_app(test_wechat.sim_config())) as wx, \
+                serving(sms_sim.make_app(test_sms.sim_config())) as sms, \
+                aiohttp.ClientSession() as s:
+            tokens = TokenManager(config=TokenConfig(base_url=wx, appid=test_wechat.APPID,
+                                                     secret=test_wechat.SECRET),
+                                  session=s, redis=client)
+            broken_sms = AliyunSmsChannel(
+                config=test_sms.client_config(sms, access_key_secret="wrong"), session=s)
+            router = Router(channels={
+                "wechat": WeChatTemplateChannel(config=WeChatConfig(base_url=wx), session=s,
+                                                tokens=tokens),
+                "sms": broken_sms}, order=("wechat", "sms"))
+            recorder = Recorder()
+            hooks = SimpleNamespace(before=recorder.before_send, after=recorder.after_send)
+            group = [Member("wx", openid="oUser000009abcdef", subscribed=True),
+                     Member("sms", phone="13800000009", sms_consent=True)]
+            with pytest.raises(ChannelConfigError):
+                await router.deliver(group, make, hooks)  # type: ignore[arg-type]
+            # WeChat's request ran to the end and its outcome was handed to the hooks.
+            assert recorder.after == [("wechat", ["wx:sent"])]
+            assert sorted(recorder.before) == [("sms", ["sms"]), ("wechat", ["wx"])]
         await client.aclose()
     run(scenario)

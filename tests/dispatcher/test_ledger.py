@@ -90,3 +90,31 @@ def test_a_batch_lease_has_one_holder(redis_client: redis.Redis) -> None:
                           ttl_ms=300).acquire()
     second.release()
     assert first.acquire()
+
+
+def test_a_batch_counts_whole_and_the_last_one_completes(redis_client: redis.Redis) -> None:
+    from datetime import UTC, datetime
+
+    from dispatcher.campaigns import Campaign, CampaignStore
+
+    store = CampaignStore(client=redis_client)
+    for cid, failures in (("ok", {}), ("bad", {"x1": "x:sms:isv.BLACK_KEY_CONTROL_LIMIT"})):
+        store.save(Campaign(campaign_id=cid, merchant_id="demo", name="n", template_id="1",
+                            coupon_title="券", status="running", total_batches=2))
+        store.save_sizes(cid, [10, 7])
+        # Batch 0: part sent, the rest deferred to the SMS window, then finished by the
+        # delayed message carrying only the 3 deferred members: the batch counts 10.
+        store.mark_batch_deferred(cid, 0, until=datetime.now(UTC), reason="quiet_hours")
+        assert store.progress(cid).batches_deferred == 1
+        assert store.mark_batch_done(cid, 0, 3, 2) == 10
+        assert store.mark_batch_done(cid, 0, 3, 2) == 10  # redelivered: counted once
+        assert store.status(cid) == "running"
+        if failures:
+            BatchLedger(client=redis_client, events=RedisStreamSink(client=redis_client,
+                                                                   stream="ev"),
+                        campaign_id=cid, batch_no=1,
+                        make_event=lambda *a: None).settle(failures, [])  # type: ignore
+        assert store.mark_batch_done(cid, 1, 7, 2) == 17
+        assert store.progress(cid).batches_deferred == 0
+    assert store.status("ok") == "completed"
+    assert store.status("bad") == "completed_with_failures"
