@@ -33,11 +33,11 @@ CHANNELS = "wechat,sms,alipay"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def scrape(port: int, path: str = "/metrics") -> Samples:
+def scrape(port: int, path: str = "/metrics", *, address: str = "127.0.0.1") -> Samples:
     """Every sample of a Prometheus endpoint: (name, sorted labels) -> value."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
+    with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=10) as reply:
         text = reply.read().decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
