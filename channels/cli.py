@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 
 from aiohttp import web
 
@@ -65,6 +66,9 @@ def faults_from(args: argparse.Namespace) -> Faults:
                   duplicate_callback_share=args.duplicate_share, seed=args.seed)
 
 
+_PATHS = {"alipay": "/gateway.do"}  # the Alipay gateway is one path; the others are origins
+
+
 async def serve(apps: dict[str, tuple[web.Application, int]], host: str,
                 stop: asyncio.Event) -> None:
     """Serve every app on its port until ``stop`` is set, then shut all down."""
@@ -76,7 +80,11 @@ async def serve(apps: dict[str, tuple[web.Application, int]], host: str,
             runners.append(runner)
             site = web.TCPSite(runner, host, port)
             await site.start()
-            print(f"{name} simulator on http://{host}:{port}", flush=True)
+            bound = runner.addresses[0][1] if runner.addresses else port
+            base = f"http://{host}:{bound}{_PATHS.get(name, '')}"
+            print(f"{name} simulator on {base}", file=sys.stderr, flush=True)
+            # ready to paste into the environment (or a .env file) of workers and callbacks
+            print(f"{name.upper()}_BASE_URL={base}", flush=True)
         await stop.wait()
     finally:
         for runner in reversed(runners):

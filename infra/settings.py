@@ -180,6 +180,24 @@ def _prices(value: str) -> str:
     return value
 
 
+def _origin_url(value: str) -> str:
+    """WeChat's and Aliyun SMS's base URL is an origin: the client appends the API paths."""
+    _http_url(value)
+    if urlsplit(value).path not in ("", "/"):
+        raise ValueError("expected the API origin without a path, such as "
+                         "https://api.weixin.qq.com or https://dysmsapi.aliyuncs.com")
+    return value
+
+
+def _alipay_gateway(value: str) -> str:
+    """Alipay's base URL is its gateway, one path that every method is posted to."""
+    _http_url(value)
+    if not urlsplit(value).path.endswith("/gateway.do"):
+        raise ValueError("expected the gateway URL ending in /gateway.do, such as "
+                         "https://openapi.alipay.com/gateway.do")
+    return value
+
+
 def _text(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -226,7 +244,7 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("QUANPAI_REDIS_POOL", "redis_pool_size", "redis_pool_size", _positive),
     ("QUANPAI_LANG", "lang", "lang", _lang),
     ("QUANPAI_SEGMENT_RULES", "segment_rules", "segment_rules", Path),
-    ("WECHAT_BASE_URL", "wechat.base_url", "wechat.base_url", _http_url),
+    ("WECHAT_BASE_URL", "wechat.base_url", "wechat.base_url", _origin_url),
     ("WECHAT_APPID", "wechat.appid", "wechat.appid", _text),
     ("WECHAT_SECRET", "wechat.secret", "wechat.secret", _text),
     ("WECHAT_TEMPLATE_ID", "wechat.template_id", "wechat.template_id", _text),
@@ -235,14 +253,14 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("WECHAT_DAILY_QUOTA", "wechat.daily_quota", "wechat.daily_quota", _positive),
     ("WECHAT_REQUESTS_PER_S", "wechat.requests_per_s", "wechat.requests_per_s", _positive),
     ("WECHAT_PIPELINING", "wechat.pipelining", "wechat.pipelining", _switch),
-    ("SMS_BASE_URL", "sms.base_url", "sms.base_url", _http_url),
+    ("SMS_BASE_URL", "sms.base_url", "sms.base_url", _origin_url),
     ("SMS_ACCESS_KEY_ID", "sms.access_key_id", "sms.access_key_id", _text),
     ("SMS_ACCESS_KEY_SECRET", "sms.access_key_secret", "sms.access_key_secret", _text),
     ("SMS_SIGN_NAME", "sms.sign_name", "sms.sign_name", _text),
     ("SMS_TEMPLATE_CODE", "sms.template_code", "sms.template_code", _text),
     ("SMS_QUIET_HOURS", "sms.quiet_hours", "sms.quiet_hours", _time_window),
     ("SMS_PER_NUMBER_DAILY", "sms.per_number_daily", "sms.per_number_daily", _non_negative),
-    ("ALIPAY_BASE_URL", "alipay.base_url", "alipay.base_url", _http_url),
+    ("ALIPAY_BASE_URL", "alipay.base_url", "alipay.base_url", _alipay_gateway),
     ("ALIPAY_APP_ID", "alipay.app_id", "alipay.app_id", _text),
     ("ALIPAY_PRIVATE_KEY_PATH", "alipay.private_key_path", "alipay.private_key_path", str),
     ("ALIPAY_PUBLIC_KEY_PATH", "alipay.alipay_public_key_path",

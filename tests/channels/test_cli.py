@@ -50,6 +50,13 @@ def test_simulate_serves_stats_and_stops_on_sigterm(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "simulators stopped" in out
+    # ready-to-paste settings, each of which the settings parser accepts
+    pasted = dict(line.split("=", 1) for line in out.splitlines() if "_BASE_URL=" in line)
+    assert pasted == {"WECHAT_BASE_URL": f"http://127.0.0.1:{ports[0]}",
+                      "SMS_BASE_URL": f"http://127.0.0.1:{ports[1]}",
+                      "ALIPAY_BASE_URL": f"http://127.0.0.1:{ports[2]}/gateway.do"}
+    settings = load_settings(pasted)
+    assert settings.alipay.base_url == pasted["ALIPAY_BASE_URL"]
 
 
 def test_bad_share_exits_2_with_one_line() -> None:

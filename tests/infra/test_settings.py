@@ -98,3 +98,16 @@ def test_pipelining_switches() -> None:
     assert load_settings({}).alipay.pipelining == "auto"
     with pytest.raises(SettingsError, match="ALIPAY_PIPELINING"):
         load_settings({"ALIPAY_PIPELINING": "yes"})
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("ALIPAY_BASE_URL", "https://openapi.alipay.com"),
+    ("ALIPAY_BASE_URL", "http://127.0.0.1:18703/"),
+    ("WECHAT_BASE_URL", "https://api.weixin.qq.com/cgi-bin"),
+    ("SMS_BASE_URL", "https://dysmsapi.aliyuncs.com/sms"),
+])
+def test_a_wrong_provider_url_stops_at_start(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({name: value})
+    assert load_settings({"ALIPAY_BASE_URL": "https://openapi.alipay.com/gateway.do",
+                          "SMS_BASE_URL": "https://dysmsapi.aliyuncs.com/"}).sms.base_url
