@@ -231,3 +231,30 @@ def test_send_rate_cap_spreads_the_campaign(
                if (v := redis_client.get(k)) is not None]
     assert len(seconds) >= 3 and max(seconds) <= 20 and sum(seconds) == 60
     assert recipients(simulators) == 60
+
+
+def test_a_call_past_the_dedupe_window_ends_in_doubt_not_resent(
+    redis_url: str, redis_client: redis.Redis, simulators: Simulators,
+) -> None:
+    """A worker died 11 minutes ago with a WeChat template call in flight: past the 10-minute
+    client_msg_id window a resend could message the member twice, so the member ends
+    ``in_doubt`` (counted) and nothing is sent; the others are sent normally."""
+    settings = replace(flow_settings(redis_url, simulators), batch_size=10)
+    deps = build_launch_deps(settings)
+    frame = pd.DataFrame({
+        "member_id": ["W0", "W1", "W2"], "name": ["林"] * 3,
+        "wechat_openid": [f"o{i:027d}" for i in range(3)], "wechat_subscribed": [True] * 3,
+    })
+    wechat = parse_definition({"name": "窗口", "audience": {"snapshot": "-"},
+                               "channels": ["wechat"]})
+    # Launched with no worker running; the open call is written as the dead worker left it.
+    cid = launch_campaign(wechat, frame, deps=deps, now=datetime.now(UTC))
+    redis_client.hset(f"{{cmp:{cid}}}:wal:0", "W1|wechat", time.time() - 11 * 60)
+    worker = start_worker(settings, threads=2)
+    try:
+        state = wait_status(deps.store, cid, {"completed", "completed_with_failures"}, 60)
+    finally:
+        worker.stop()
+    assert state == "completed_with_failures"
+    assert deps.store.progress(cid).counts == {"sent:wechat": 2, "in_doubt:wechat": 1}
+    assert stats(simulators, "wechat").get("template_sent") == 2
