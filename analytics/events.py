@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 EVENT_TYPES = frozenset(
     {
-        "issued", "sent", "delivered", "failed", "held_out", "redeemed", "refunded",
-        "expired", "points_granted", "printed",
+        "issued", "sent", "delivered", "failed", "in_doubt", "held_out", "redeemed",
+        "refunded", "expired", "points_granted", "printed",
     }
 )
 

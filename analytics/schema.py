@@ -1,17 +1,31 @@
-"""The ClickHouse schema of the events table.
+"""The ClickHouse schema, versioned: ``migrate`` applies what a database lacks, once.
 
-Kept to SQL that Debian's clickhouse-server 18.16 and chDB (ClickHouse 26) both accept: no
-LowCardinality, no Nullable, no DateTime64. ReplacingMergeTree collapses rows loaded twice
-(same ``event_id``) when parts merge; queries still deduplicate by ``event_id`` themselves,
-because merges happen whenever the server likes.
+Every statement keeps to SQL that Debian's clickhouse-server 18.16 and chDB (ClickHouse 26)
+both accept: no LowCardinality, no Nullable, no DateTime64, no ``ADD COLUMN IF NOT EXISTS``
+(a column step looks at ``system.columns`` first). Applied versions are rows of
+``schema_migrations``; a step that ran but was not recorded (a crash between the two) is safe
+to run again because each step checks or uses ``IF NOT EXISTS``.
+
+ReplacingMergeTree collapses rows loaded twice when parts merge; the loader does not load twice
+(see ``analytics.loader``), and the ROI queries still read one row per ``event_id``, so a row
+inserted by hand twice is not counted twice either. Sorting keys start with the merchant and
+the column the ROI queries filter on (campaign for events, member for orders); partitions are
+months, so old months can be dropped whole. docs/analytics.md describes every column.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from analytics.events import COLUMNS
 from infra.clickhouse import ClickHouse
 
 EVENTS_TABLE = "events"
+ORDERS_TABLE = "orders"
+CAMPAIGNS_TABLE = "campaigns"
+TEMPLATES_TABLE = "templates"
+MIGRATIONS_TABLE = "schema_migrations"
 
 EVENTS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
@@ -34,10 +48,127 @@ PARTITION BY toYYYYMM(ts)
 ORDER BY (merchant_id, campaign_id, event_type, event_id)
 """
 
+ORDERS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {ORDERS_TABLE} (
+    merchant_id String,
+    member_id String,
+    store_id String,
+    order_id String,
+    ts DateTime('UTC'),
+    amount_fen Int64,
+    paid_channel String,
+    category String,
+    sku String,
+    source String
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(ts)
+ORDER BY (merchant_id, member_id, ts, order_id)
+"""
+
+CAMPAIGNS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {CAMPAIGNS_TABLE} (
+    merchant_id String,
+    campaign_id String,
+    name String,
+    template_id String,
+    channels String,
+    holdout_permille UInt16,
+    created_at String,
+    updated_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY (merchant_id, campaign_id)
+"""
+
+TEMPLATES_DDL = f"""
+CREATE TABLE IF NOT EXISTS {TEMPLATES_TABLE} (
+    merchant_id String,
+    template_id String,
+    name String,
+    kind String,
+    updated_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY (merchant_id, template_id)
+"""
+
+MIGRATIONS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (
+    version UInt32,
+    name String,
+    applied_at DateTime('UTC')
+) ENGINE = MergeTree()
+ORDER BY version
+"""
+
+
+def _add_column(table: str, column: str, ddl_type: str, after: str) -> Callable[[ClickHouse], None]:
+    def step(ch: ClickHouse) -> None:
+        if not has_column(ch, table, column):
+            ch.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl_type} AFTER {after}")
+
+    return step
+
+
+def _statement(sql: str) -> Callable[[ClickHouse], None]:
+    def step(ch: ClickHouse) -> None:
+        ch.execute(sql)
+
+    return step
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[ClickHouse], None]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "events", _statement(EVENTS_DDL)),
+    # the stream entry an event arrived in: how a restarted loader sees what it already stored
+    Migration(2, "events.stream_id", _add_column(EVENTS_TABLE, "stream_id", "String", "ts")),
+    Migration(3, "orders", _statement(ORDERS_DDL)),
+    Migration(4, "campaigns", _statement(CAMPAIGNS_DDL)),
+    Migration(5, "templates", _statement(TEMPLATES_DDL)),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def has_column(ch: ClickHouse, table: str, column: str) -> bool:
+    rows = ch.query(
+        "SELECT count() FROM system.columns WHERE database = currentDatabase() "
+        f"AND table = '{table}' AND name = '{column}'"
+    )
+    return bool(rows and int(rows[0][0]))
+
+
+def applied_versions(ch: ClickHouse) -> set[int]:
+    ch.execute(MIGRATIONS_DDL)
+    return {int(row[0]) for row in ch.query(f"SELECT DISTINCT version FROM {MIGRATIONS_TABLE}")}
+
+
+def migrate(ch: ClickHouse) -> list[Migration]:
+    """Apply the migrations this database lacks, in order; returns the ones applied now."""
+    done = applied_versions(ch)
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        migration.apply(ch)
+        ch.insert(MIGRATIONS_TABLE, ("version", "name", "applied_at"),
+                  [(migration.version, migration.name, _now())])
+        applied.append(migration)
+    return applied
+
 
 def ensure_schema(ch: ClickHouse) -> None:
-    """Create the tables if they do not exist (idempotent)."""
-    ch.execute(EVENTS_DDL)
+    """The schema at its latest version (idempotent; cheap when nothing is missing)."""
+    migrate(ch)
 
 
-assert COLUMNS[-1] == "ts", "the loader relies on ts being the last column"
+def _now() -> object:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+assert COLUMNS[-1] == "ts", "the loader relies on ts being the last event field"

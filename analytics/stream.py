@@ -1,13 +1,14 @@
 """Events into and out of a Redis stream.
 
 ``RedisStreamSink`` appends one stream entry per batch of events. The loader reads with a consumer
-group, so a crashed loader's entries are claimed again; the ClickHouse side counts distinct
-event ids, so an entry loaded twice does not inflate any number.
+group, so a crashed loader's entries are delivered again, marked ``redelivered``: the loader then
+asks ClickHouse which of their events it already stored (``analytics.loader``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -15,6 +16,19 @@ import redis
 from analytics.events import Event, decode_events, encode_events
 
 GROUP = "analytics-loader"
+
+
+@dataclass(frozen=True)
+class StreamBatch:
+    entries: list[tuple[bytes, list[Event]]]
+    redelivered: bool  # read before by a consumer that did not acknowledge it
+
+
+@dataclass(frozen=True)
+class Backlog:
+    entries: int  # in the stream, not yet loaded and deleted
+    pending: int  # delivered to a loader, not acknowledged
+    oldest_ms: int  # arrival time of the oldest entry (epoch ms), 0 when empty
 
 
 class RedisStreamSink:
@@ -46,9 +60,14 @@ class StreamReader:
                 raise
 
     def read(self, *, count: int = 500, block_ms: int = 1000) -> list[tuple[bytes, list[Event]]]:
+        """Entries not yet acknowledged (see ``read_batch``)."""
+        return self.read_batch(count=count, block_ms=block_ms).entries
+
+    def read_batch(self, *, count: int = 500, block_ms: int = 1000) -> StreamBatch:
         """Entries not yet acknowledged: first this consumer's own pending ones (after a
         crash), then entries idle too long in other consumers, then new entries, waiting up to
-        ``block_ms`` for them (0: do not wait)."""
+        ``block_ms`` for them (0: do not wait). The first two kinds are ``redelivered``: they
+        may already be stored."""
         pending: Any = self._client.xreadgroup(
             GROUP, self._consumer, {self._stream: "0"}, count=count
         )
@@ -58,12 +77,25 @@ class StreamReader:
                 self._stream, GROUP, self._consumer, min_idle_time=60_000, count=count
             )
             entries = [e for e in claimed[1] if e[1]]
+        redelivered = bool(entries)
         if not entries:
             fresh: Any = self._client.xreadgroup(
                 GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms or None
             )
             entries = fresh[0][1] if fresh else []
-        return [(entry_id, decode_events(fields[b"e"])) for entry_id, fields in entries]
+        return StreamBatch(
+            [(entry_id, decode_events(fields[b"e"])) for entry_id, fields in entries],
+            redelivered=redelivered,
+        )
+
+    def backlog(self) -> Backlog:
+        """What waits in the stream: entries, of which delivered but not acknowledged, and the
+        age of the oldest (its id is its arrival time in milliseconds)."""
+        length = int(self._client.xlen(self._stream))
+        summary: Any = self._client.xpending(self._stream, GROUP)
+        first: Any = self._client.xrange(self._stream, count=1)
+        oldest_ms = int(first[0][0].split(b"-")[0]) if first else 0
+        return Backlog(entries=length, pending=int(summary["pending"]), oldest_ms=oldest_ms)
 
     def ack(self, entry_ids: Sequence[bytes]) -> None:
         if entry_ids:

@@ -8,7 +8,7 @@ mounts the routes on services already built (tests pass their own, with a fixed 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from aiohttp import web
@@ -24,6 +24,9 @@ from infra.redis_client import make_async_redis
 from infra.settings import Settings
 from segmentation.api import SegmentService
 
+if TYPE_CHECKING:
+    from analytics.api import RoiService
+
 # what means "a backing store is down": answered 503 (retry), never 500
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
@@ -34,7 +37,8 @@ DESCRIPTION = ("Coupons, 到手价 pricing, 核销, stored value and points, cam
 
 def compose(*, secret: bytes, catalog: Catalog,
             campaigns: LaunchDeps | None = None,
-            segments: SegmentService | None = None) -> web.Application:
+            segments: SegmentService | None = None,
+            roi: RoiService | None = None) -> web.Application:
     """The app with every package's routes mounted, on services built by the caller."""
     from catalog.api import add_routes as catalog_routes
     from console.routes import add_routes as console_routes
@@ -48,6 +52,10 @@ def compose(*, secret: bytes, catalog: Catalog,
     if segments is not None:
         segment_routes(app, service=segments)
     console_routes(app, secret=secret, timezone=str(catalog.tz))
+    if roi is not None:
+        from analytics.api import add_roi_routes
+
+        add_roi_routes(app, service=roi)
     add_openapi(app, title="Quanpai API", version="1", description=DESCRIPTION)
     return app
 
@@ -75,7 +83,8 @@ def build_app(settings: Settings, *, redis_url: str, cluster: bool = False) -> w
                       stream=settings.events_stream)
     segments = segment_service(settings, sync_client)
     app = compose(secret=secret, catalog=catalog,
-                  campaigns=build_launch_deps(settings, redis_url=redis_url), segments=segments)
+                  campaigns=build_launch_deps(settings, redis_url=redis_url), segments=segments,
+                  roi=roi_service(settings))
     add_operations(app, checks={"redis": client.ping,
                                 "clickhouse": clickhouse_check(settings.clickhouse_url)})
 
@@ -116,3 +125,15 @@ def segment_service(settings: Settings, sync_client: Any) -> SegmentService:
         tags=RedisTags(client=sync_client, merchant_id=settings.merchant_id),
         snapshots=settings.var_dir / "snapshots", clickhouse=clickhouse,
         coupon_facts=lambda: pd.DataFrame(coupon_facts(sync_client, settings.merchant_id)))
+
+
+def roi_service(settings: Settings) -> RoiService:
+    """The ROI route's ClickHouse (opened per request) and configuration, from ``settings``."""
+    from analytics.api import RoiService
+    from analytics.chdb_service import open_clickhouse
+    from analytics.report import roi_config
+    from dispatcher.commands.roi import campaign_infos, send_prices
+
+    return RoiService(open_clickhouse=lambda: open_clickhouse(settings),
+                      config=roi_config(settings, send_price_fen=send_prices(settings)),
+                      campaigns=lambda: campaign_infos(settings))

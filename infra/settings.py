@@ -60,6 +60,14 @@ class AlipaySettings:
 
 
 @dataclass(frozen=True)
+class AnalyticsSettings:
+    margin_permille: int = 300  # gross margin on incremental revenue, for ROI
+    attribution_days: int = 14  # orders this long after a campaign starts count for it
+    pre_days: int = 28  # pre-campaign spend (CUPED covariate) from this long before
+    min_holdout: int = 100  # fewer held-out members: no uplift interval is claimed
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a Quanpai process needs to know about its surroundings."""
 
@@ -86,6 +94,7 @@ class Settings:
     wechat: WeChatSettings = field(default_factory=WeChatSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     alipay: AlipaySettings = field(default_factory=AlipaySettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
 
     @property
     def chdb_path(self) -> Path:
@@ -270,6 +279,12 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("ALIPAY_CROWD_NO", "alipay.crowd_no", "alipay.crowd_no", _text),
     ("ALIPAY_REQUESTS_PER_S", "alipay.requests_per_s", "alipay.requests_per_s", _positive),
     ("ALIPAY_PIPELINING", "alipay.pipelining", "alipay.pipelining", _switch),
+    ("ANALYTICS_MARGIN_PERMILLE", "analytics.margin_permille", "analytics.margin_permille",
+     _non_negative),
+    ("ANALYTICS_ATTRIBUTION_DAYS", "analytics.attribution_days", "analytics.attribution_days",
+     _positive),
+    ("ANALYTICS_PRE_DAYS", "analytics.pre_days", "analytics.pre_days", _positive),
+    ("ANALYTICS_MIN_HOLDOUT", "analytics.min_holdout", "analytics.min_holdout", _positive),
 ]
 
 
@@ -319,7 +334,8 @@ def load_settings(
         _refuse_unknown_keys(toml, path)
 
     top: dict[str, Any] = {}
-    nested: dict[str, dict[str, Any]] = {"wechat": {}, "sms": {}, "alipay": {}}
+    nested: dict[str, dict[str, Any]] = {"wechat": {}, "sms": {}, "alipay": {},
+                                         "analytics": {}}
     for env_name, toml_key, field_path, parse in _FIELDS:
         source, raw = env_name, env.get(env_name)
         if raw is None:
@@ -338,4 +354,5 @@ def load_settings(
         wechat=WeChatSettings(**nested["wechat"]),
         sms=SmsSettings(**nested["sms"]),
         alipay=AlipaySettings(**nested["alipay"]),
+        analytics=AnalyticsSettings(**nested["analytics"]),
     )

@@ -1,4 +1,4 @@
-"""``quanpai data generate --members N --out DIR [--seed S]``."""
+"""``quanpai data generate --members N --out DIR [--seed S]``; ``quanpai data load PATH``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--seed", type=int, default=42)
     gen.set_defaults(func=run)
+    load = actions.add_parser("load", help="load transactions (Parquet/CSV) as ClickHouse orders")
+    load.add_argument("path", type=Path, help="transactions.parquet (or a directory holding it)")
+    load.set_defaults(func=run_load)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -42,4 +45,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"wrote {data.member_count:,} members and {data.transaction_count:,} transactions "
         f"to {args.out} in {time.perf_counter() - started:.1f}s"
     )
+    return 0
+
+
+def run_load(args: argparse.Namespace, settings: Settings) -> int:
+    """Generated (or exported) transactions into the ``orders`` table, once per file."""
+    from analytics.chdb_service import open_clickhouse
+    from analytics.orders import load_orders
+
+    path: Path = args.path
+    if path.is_dir():
+        path = path / "transactions.parquet"
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file (quanpai data generate writes one)")
+    started = time.perf_counter()
+    ch = open_clickhouse(settings)
+    try:
+        added = load_orders(ch, path, merchant_id=settings.merchant_id)
+    finally:
+        ch.close()
+    print(f"loaded {added:,} orders from {path} in {time.perf_counter() - started:.1f}s")
     return 0

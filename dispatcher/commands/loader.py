@@ -1,16 +1,24 @@
-"""``quanpai loader [--once]``: move events from the Redis stream into ClickHouse."""
+"""``quanpai loader [--once | status]``: move events from the Redis stream into ClickHouse.
+
+The running loader owns the embedded chDB and answers other processes' queries over its socket
+(``analytics.chdb_service``). ``status`` shows what waits in Redis and the loader's last error;
+it exits 1 when the loader reported an error on its last attempt.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
+import socket
 import threading
+import time
 
-from analytics.loader import drain, run_loader
+import redis
+
+from analytics.chdb_service import open_clickhouse
+from analytics.loader import drain, loader_status, run_loader
 from analytics.stream import StreamReader
 from dispatcher.telemetry import StreamBacklog
-from infra.clickhouse import make_clickhouse
 from infra.metrics import add_collector
 from infra.redis_client import make_redis
 from infra.services import resolve_redis_url
@@ -20,24 +28,60 @@ from infra.settings import Settings
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("loader", help="load events from Redis into ClickHouse")
     parser.add_argument("--once", action="store_true", help="load what is there, then exit")
+    actions = parser.add_subparsers(dest="action")
+    status = actions.add_parser("status", help="events waiting in Redis, the loader's last error")
+    status.set_defaults(func=show_status)
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def _reader(settings: Settings) -> tuple[StreamReader, redis.Redis]:
     client = make_redis(resolve_redis_url(settings))
+    # one stable consumer per host: a restarted loader finds its own unacknowledged entries
     reader = StreamReader(client=client, stream=settings.events_stream,
-                          consumer=f"loader-{os.getpid()}")
-    ch = make_clickhouse(settings)
+                          consumer=f"loader-{socket.gethostname()}")
+    return reader, client
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    reader, client = _reader(settings)
+    ch = open_clickhouse(settings)
     add_collector(StreamBacklog(client=client, stream=settings.events_stream))
     try:
         if args.once:
-            print(f"loaded {drain(reader=reader, ch=ch):,} events")
+            print(f"loaded {drain(reader=reader, ch=ch, kill_at=settings.test_kill_at):,} "
+                  "events")
             return 0
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         print(f"loader running ({ch.kind})", flush=True)
-        print(f"loaded {run_loader(reader=reader, ch=ch, stop=stop):,} events")
+        total = run_loader(reader=reader, ch=ch, stop=stop, client=client,
+                           stream=settings.events_stream,
+                           reconnect=lambda: open_clickhouse(settings),
+                           kill_at=settings.test_kill_at)
+        print(f"loaded {total:,} events")
         return 0
     finally:
         ch.close()
+
+
+def show_status(args: argparse.Namespace, settings: Settings) -> int:
+    reader, client = _reader(settings)
+    status = loader_status(reader=reader, client=client,
+                           stream=settings.events_stream)
+    b, state = status.backlog, status.state
+    age = f"{time.time() - b.oldest_ms / 1000:,.0f}s" if b.oldest_ms else "-"
+    print(f"waiting in Redis: {b.entries:,} entries ({b.pending:,} delivered, not acknowledged);"
+          f" oldest {age}")
+    if state:
+        last_ok = int(state.get("last_ok", "0") or 0)
+        print(f"loader pid {state.get('pid', '?')} ({state.get('clickhouse', '?')}): "
+              f"loaded {int(state.get('loaded', '0') or 0):,} events; last success "
+              f"{time.time() - last_ok:,.0f}s ago" if last_ok else "loader: no success yet")
+    else:
+        print("loader: never ran against this stream")
+    error = state.get("last_error", "")
+    if error:
+        print(f"last error: {error}")
+        return 1
+    return 0

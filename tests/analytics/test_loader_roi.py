@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from analytics.events import Event, decode_events, encode_events
-from analytics.loader import drain, load_once
+from analytics.events import Event, decode_events, encode_events, event_row
+from analytics.loader import INSERT_COLUMNS, drain, load_once
 from analytics.roi import campaign_roi
 from analytics.schema import EVENTS_TABLE, ensure_schema
 from analytics.stream import RedisStreamSink, StreamReader
@@ -31,9 +31,10 @@ def _events() -> list[Event]:
                                 reason="isv.MOBILE_NUMBER_ILLEGAL"))
     for member in range(1, 6):
         events.append(Event(f"redeemed:c1:{member}", "redeemed", "m1", "c1", str(member), ts=ts,
-                            amount_fen=10000, discount_fen=1500))
+                            amount_fen=10000, discount_fen=1500, cost_fen=1500))
+    # the catalog's refund repeats the returned discount as its cost: it must not add a cost
     events.append(Event("refunded:c1:1", "refunded", "m1", "c1", "1", ts=ts,
-                        amount_fen=10000, discount_fen=1500))
+                        amount_fen=10000, discount_fen=1500, cost_fen=1500))
     events.append(Event("held_out:c1:999", "held_out", "m1", "c1", "999", ts=ts))
     events.append(Event("issued:c2:1", "issued", "m1", "c2", "1", ts=ts))
     events.append(Event("issued:c9:1", "issued", "other-merchant", "c9", "1", ts=ts))
@@ -63,9 +64,8 @@ def _load(redis_client: redis.Redis, ch: ClickHouse, *, duplicate: bool) -> None
         # A loader that inserted and then died before acknowledging: the entries stay pending
         # and are loaded again by the next run.
         entries = reader.read(count=2, block_ms=0)
-        ch.insert(EVENTS_TABLE, [*Event.__dataclass_fields__],
-                  [tuple(getattr(e, c) for c in Event.__dataclass_fields__)
-                   for _, batch in entries for e in batch])
+        ch.insert(EVENTS_TABLE, INSERT_COLUMNS,
+                  [(*event_row(e), "0-0") for _, batch in entries for e in batch])
     drain(reader=reader, ch=ch)
     assert reader.lag() == 0
 
@@ -81,7 +81,7 @@ def test_roi_counts(redis_client: redis.Redis, ch: ClickHouse) -> None:
     assert c1.redeemed == 4
     assert c1.order_amount_fen == 40000
     assert c1.discount_fen == 6000
-    assert c1.cost_fen == 90 * 5
+    assert c1.cost_fen == 4 * 1500  # five redemptions, one refunded: counted once, net
     assert rows["c2"].issued == 1
 
 

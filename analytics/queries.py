@@ -1,0 +1,295 @@
+"""Every report's SQL, named and documented, with typed parameters bound in one place.
+
+Queries name their parameters the way ClickHouse does, ``{name:Type}``. ClickHouse 18.16 has no
+server-side parameters, so ``bind`` renders each value as a literal of its declared type
+(strings escaped by the rules of ClickHouse's string literals, integers checked, DateTime from an
+aware datetime, UTC), refusing a missing, extra or mistyped value: no report formats a value
+into SQL any other way. ``quanpai sql --query NAME`` runs these by name; docs/analytics.md
+lists them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from analytics.errors import QueryError
+from analytics.schema import CAMPAIGNS_TABLE, EVENTS_TABLE, ORDERS_TABLE
+from infra.clickhouse import ClickHouse
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([A-Za-z0-9]+)\}")
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return "'" + "".join(_ESCAPES.get(c, c) for c in value) + "'"
+
+
+def _integer(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("expected an integer")
+    return str(value)
+
+
+def _datetime(value: Any) -> str:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise TypeError("expected a timezone-aware datetime")
+    return f"toDateTime({int(value.timestamp())}, 'UTC')"
+
+
+_RENDER = {"String": _string, "Int64": _integer, "UInt32": _integer, "DateTime": _datetime}
+
+
+def placeholders(sql: str) -> dict[str, str]:
+    """Parameter name -> ClickHouse type of ``sql``."""
+    return {m.group(1): m.group(2) for m in _PLACEHOLDER.finditer(sql)}
+
+
+def bind(sql: str, params: Mapping[str, Any]) -> str:
+    """``sql`` with each ``{name:Type}`` replaced by the typed literal of ``params[name]``."""
+    wanted = placeholders(sql)
+    missing = sorted(set(wanted) - set(params))
+    extra = sorted(set(params) - set(wanted))
+    if missing or extra:
+        raise QueryError(f"parameter {(missing or extra)[0]}: "
+                         + ("missing" if missing else "not used by this query"))
+    for name, kind in wanted.items():
+        if kind not in _RENDER:
+            raise QueryError(f"parameter {name}: type {kind} is not supported")
+
+    def render(match: re.Match[str]) -> str:
+        name, kind = match.group(1), match.group(2)
+        try:
+            return _RENDER[kind](params[name])
+        except TypeError as exc:
+            raise QueryError(f"parameter {name}: {exc}") from None
+
+    return _PLACEHOLDER.sub(render, sql)
+
+
+def convert(kind: str, text: str) -> Any:
+    """A parameter typed on a command line (``--param since=2026-11-01T00:00+08:00``)."""
+    if kind == "String":
+        return text
+    if kind in ("Int64", "UInt32"):
+        return int(text)
+    if kind == "DateTime":
+        value = datetime.fromisoformat(text)
+        if value.tzinfo is None:
+            raise ValueError("give a timezone, e.g. 2026-11-11T00:00+08:00")
+        return value
+    raise ValueError(f"unsupported type {kind}")
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    description: str
+    sql: str
+
+    def run(self, ch: ClickHouse, **params: Any) -> list[tuple[Any, ...]]:
+        return ch.query(bind(self.sql, params))
+
+
+# One row per event id: a row inserted twice by hand (or before a merge) counts once.
+_CAMPAIGN_EVENTS = f"""
+    SELECT event_id, any(event_type) AS etype, any(member_id) AS mid, any(channel) AS ch,
+           any(discount_fen) AS discount, any(ts) AS t
+    FROM {EVENTS_TABLE}
+    WHERE merchant_id = {{merchant:String}} AND campaign_id = {{campaign:String}}
+    GROUP BY event_id"""
+
+CAMPAIGN_WINDOWS = NamedQuery(
+    "campaign_windows",
+    "Per campaign of a merchant: when it started (its first issued, held_out or failed event) "
+    "and its last event, as epoch seconds.",
+    f"""
+SELECT campaign_id, toUInt32(min(ts)) AS started, toUInt32(max(ts)) AS last_event
+FROM {EVENTS_TABLE}
+WHERE merchant_id = {{merchant:String}} AND campaign_id != ''
+  AND event_type IN ('issued', 'held_out', 'failed')
+GROUP BY campaign_id
+ORDER BY campaign_id""",
+)
+
+CAMPAIGN_NAMES = NamedQuery(
+    "campaign_names",
+    "Name and template of each campaign of a merchant (the campaigns dimension, newest row).",
+    f"""
+SELECT campaign_id, argMax(name, updated_at), argMax(template_id, updated_at)
+FROM {CAMPAIGNS_TABLE}
+WHERE merchant_id = {{merchant:String}}
+GROUP BY campaign_id""",
+)
+
+
+def member_outcomes(dim: str) -> str:
+    """Per campaign member: group, ``dim`` value, funnel flags, coupon cost, channel used,
+    revenue in the window (y) and before it (x), RFM segment before and after."""
+    return f"""
+SELECT
+    member_id, held, issued, sent, delivered, failed_send, unreachable,
+    not_issued, in_doubt, redeemed, coupon_cost, send_channel, first_t, redeemed_t,
+    y, x, {_segment('last_before', 'f_before', '{start:DateTime}')} AS seg_before,
+    {_segment('last_after', 'f_after', '{end:DateTime}')} AS seg_after,
+    home_store,
+    {dim} AS dim
+FROM (
+    SELECT mid AS member_id,
+        max(etype = 'held_out') AS held,
+        max(etype = 'issued') AS issued,
+        max(etype = 'sent') AS sent,
+        max(etype = 'delivered') AS delivered,
+        max(etype = 'failed' AND ch NOT IN ('', 'none')) AS failed_send,
+        max(etype = 'failed' AND ch = 'none') AS unreachable,
+        max(etype = 'failed' AND ch = '') AS not_issued,
+        max(etype = 'in_doubt') AS in_doubt,
+        toInt64(countIf(etype = 'redeemed')) - toInt64(countIf(etype = 'refunded')) AS redeemed,
+        sumIf(discount, etype = 'redeemed') - sumIf(discount, etype = 'refunded') AS coupon_cost,
+        anyIf(ch, etype IN ('sent', 'in_doubt')) AS send_channel,
+        minIf(t, etype IN ('issued', 'held_out', 'failed')) AS first_t,
+        minIf(t, etype = 'redeemed') AS redeemed_t
+    FROM ({_CAMPAIGN_EVENTS})
+    WHERE mid != ''
+    GROUP BY mid
+) AS m
+ANY LEFT JOIN (
+    SELECT member_id,
+        sumIf(amount_fen, ts >= {{start:DateTime}} AND ts < {{end:DateTime}}) AS y,
+        sumIf(amount_fen, ts >= {{pre_start:DateTime}} AND ts < {{start:DateTime}}) AS x,
+        maxIf(ts, ts < {{start:DateTime}}) AS last_before,
+        countIf(ts >= {{start:DateTime}} - 7776000 AND ts < {{start:DateTime}}) AS f_before,
+        maxIf(ts, ts < {{end:DateTime}}) AS last_after,
+        countIf(ts >= {{end:DateTime}} - 7776000 AND ts < {{end:DateTime}}) AS f_after,
+        argMaxIf(store_id, ts, ts < {{start:DateTime}}) AS home_store
+    FROM {ORDERS_TABLE}
+    WHERE merchant_id = {{merchant:String}}
+      AND ts >= {{history_start:DateTime}} AND ts < {{end:DateTime}}
+      AND member_id IN (SELECT member_id FROM {EVENTS_TABLE}
+                        WHERE merchant_id = {{merchant:String}}
+                          AND campaign_id = {{campaign:String}})
+    GROUP BY member_id
+) AS o USING member_id"""
+
+
+def _segment(last: str, frequency: str, at: str) -> str:
+    """The RFM segment at ``at``: recency of the last order and orders in the 90 days before."""
+    days = f"(toInt64(toUInt32({at})) - toInt64(toUInt32({last}))) / 86400"
+    return (f"multiIf(toUInt32({last}) = 0, 'no_purchase', {days} <= 30 AND {frequency} >= 3, "
+            f"'loyal', {days} <= 30, 'active', {days} <= 90, 'lapsing', 'dormant')")
+
+
+# --by: what each member is grouped by (a fixed list: never text from the caller)
+DIMENSIONS: dict[str, str] = {
+    "campaign": "''",
+    "segment": "seg_before",
+    "channel": "if(held = 1, '', if(send_channel = '', 'none', send_channel))",
+    "store": "home_store",
+    "template": "''",  # one template per campaign: rows are grouped by it after the query
+    "day": "toString(toDate(first_t, {tz:String}))",
+}
+SEND_CHANNELS = ("wechat", "wechat_mass", "sms", "alipay", "alipay_cash")
+
+
+def roi_groups_sql(by: str) -> str:
+    channels = ",\n    ".join(
+        f"sumIf(1, (sent = 1 OR in_doubt = 1) AND send_channel = '{c}') AS msgs_{c}"
+        for c in SEND_CHANNELS)
+    return f"""
+SELECT dim, held, count() AS members, sum(issued), sum(sent), sum(delivered), sum(failed_send),
+    sum(unreachable), sum(not_issued), sum(in_doubt), sumIf(1, redeemed > 0) AS redeemers,
+    sum(redeemed) AS uses,
+    sumIf((toInt64(toUInt32(redeemed_t)) - toInt64(toUInt32(first_t))) / 86400, redeemed > 0)
+        AS redeem_days,
+    sum(coupon_cost), sum(y), sum(y * y), sum(x), sum(x * x), sum(x * y),
+    {channels}
+FROM ({member_outcomes(DIMENSIONS[by])})
+GROUP BY dim, held
+ORDER BY dim, held"""
+
+
+def roi_groups(by: str) -> NamedQuery:
+    return NamedQuery(
+        f"roi_groups_by_{by}",
+        f"ROI sufficient statistics of one campaign by {by}: per value and group (held 0/1), "
+        "members, funnel counts, redeemers, days to redeem (sum), coupon cost, sums of y, y², "
+        "x, x², xy (y: revenue in the window, x: before it) and messages per channel.",
+        roi_groups_sql(by),
+    )
+
+
+ROI_MOVEMENT = NamedQuery(
+    "roi_movement",
+    "RFM segment movement of one campaign's members: group (held 0/1), segment at the start, "
+    "segment at the end of the attribution window, members.",
+    f"""
+SELECT held, seg_before, seg_after, count()
+FROM ({member_outcomes("''")})
+GROUP BY held, seg_before, seg_after
+ORDER BY held, seg_before, seg_after""",
+)
+
+ORDERS_BY_DAY = NamedQuery(
+    "orders_by_day",
+    "Orders and revenue (fen) per merchant-local day since a time.",
+    f"""
+SELECT toString(toDate(ts, {{tz:String}})) AS day, count() AS orders, sum(amount_fen) AS revenue
+FROM {ORDERS_TABLE}
+WHERE merchant_id = {{merchant:String}} AND ts >= {{since:DateTime}}
+GROUP BY day ORDER BY day""",
+)
+
+EVENTS_BY_TYPE = NamedQuery(
+    "events_by_type",
+    "Distinct events per type of one campaign.",
+    f"""
+SELECT event_type, uniqExact(event_id) FROM {EVENTS_TABLE}
+WHERE merchant_id = {{merchant:String}} AND campaign_id = {{campaign:String}}
+GROUP BY event_type ORDER BY event_type""",
+)
+
+CAMPAIGN_COUNTS = NamedQuery(
+    "campaign_counts",
+    "Per campaign of a merchant (campaign '' for all): members issued, sent, delivered, failed, "
+    "held out; uses redeemed net of refunds; order amount, discount and coupon cost net of "
+    "refunds (fen).",
+    f"""
+SELECT
+    cid,
+    uniqExactIf(mid, etype = 'issued') AS issued,
+    uniqExactIf(mid, etype = 'sent') AS sent,
+    uniqExactIf(mid, etype = 'delivered') AS delivered,
+    uniqExactIf(mid, etype = 'failed') AS failed,
+    uniqExactIf(mid, etype = 'held_out') AS held_out,
+    toInt64(countIf(etype = 'redeemed')) - toInt64(countIf(etype = 'refunded')) AS redeemed,
+    sumIf(amount, etype = 'redeemed') - sumIf(amount, etype = 'refunded') AS order_amount_fen,
+    sumIf(discount, etype = 'redeemed') - sumIf(discount, etype = 'refunded') AS discount_fen,
+    sumIf(discount, etype = 'redeemed') - sumIf(discount, etype = 'refunded') AS cost_fen
+FROM (
+    SELECT
+        event_id,
+        any(event_type) AS etype,
+        any(campaign_id) AS cid,
+        any(member_id) AS mid,
+        any(amount_fen) AS amount,
+        any(discount_fen) AS discount
+    FROM {EVENTS_TABLE}
+    WHERE merchant_id = {{merchant:String}} AND campaign_id != ''
+      AND ({{campaign:String}} = '' OR campaign_id = {{campaign:String}})
+    GROUP BY event_id
+)
+GROUP BY cid
+ORDER BY cid
+""",
+)
+
+
+NAMED: dict[str, NamedQuery] = {
+    q.name: q for q in (CAMPAIGN_COUNTS, CAMPAIGN_WINDOWS, CAMPAIGN_NAMES, ROI_MOVEMENT,
+                        ORDERS_BY_DAY, EVENTS_BY_TYPE, *(roi_groups(by) for by in DIMENSIONS))
+}
