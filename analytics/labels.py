@@ -1,13 +1,14 @@
-"""Report labels, Chinese first (zh-CN default, English available).
-
-A small table of this package's own: headers, notes and chart labels of the ROI report.
+"""Report labels, Chinese first (zh-CN default, English with ``QUANPAI_LANG=en`` or ``--lang``):
+headers, notes and chart labels of the ROI report, as an ``infra.i18n.Words`` table.
 """
 
 from __future__ import annotations
 
-LANGS = ("zh", "en")
+from infra.i18n import DEFAULT_LANG, LANGS, Words
 
-_LABELS: dict[str, tuple[str, str]] = {
+__all__ = ["DEFAULT_LANG", "LANGS", "label", "note_text"]
+
+WORDS = Words({
     "title": ("活动 ROI", "Campaign ROI"),
     "campaign": ("活动", "campaign"),
     "value": ("分组", "group"),
@@ -46,17 +47,16 @@ _LABELS: dict[str, tuple[str, str]] = {
     "active": ("活跃", "active"),
     "lapsing": ("流失风险", "lapsing"),
     "dormant": ("沉睡", "dormant"),
-}
+})
 
 
-def label(key: str, lang: str = "zh", **values: object) -> str:
-    """The label of ``key`` in ``lang`` (zh or en), formatted with ``values``."""
-    zh, en = _LABELS.get(key, (key, key))
-    text = en if lang == "en" else zh
+def label(key: str, lang: str = DEFAULT_LANG, **values: object) -> str:
+    """The label of ``key`` in ``lang`` (zh-CN or en), formatted with ``values``."""
+    text = WORDS.get(key, lang)
     return text.format(**values) if values else text
 
 
-def note_text(note: str, lang: str = "zh") -> str:
+def note_text(note: str, lang: str = DEFAULT_LANG) -> str:
     """A report row's note (``holdout_too_small:12:100``) as a sentence."""
     if not note:
         return ""

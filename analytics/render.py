@@ -13,12 +13,12 @@ from typing import Any
 
 from rich.table import Table
 
-from analytics.labels import label, note_text
+from analytics.labels import DEFAULT_LANG, label, note_text
 from analytics.report import CampaignReport, RoiConfig, report_json
+from infra.i18n import use_cjk_font
 
 COLUMNS = ("targeted", "held_out", "issued", "sent", "delivered", "failed_send", "unreachable",
            "in_doubt", "redeemed", "redemption_rate", "days_to_redeem")
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Serif CJK SC", "WenQuanYi Zen Hei")
 
 
 def _yuan(fen: float | None) -> str:
@@ -62,7 +62,8 @@ def _name(campaign: dict[str, Any]) -> str:
         else campaign["campaign_id"]
 
 
-def as_table(reports: Sequence[CampaignReport], *, config: RoiConfig, lang: str = "zh") -> Table:
+def as_table(reports: Sequence[CampaignReport], *, config: RoiConfig,
+             lang: str = DEFAULT_LANG) -> Table:
     data = report_json(reports, config=config)
     table = Table(title=label("title", lang), caption=label(
         "method", lang, margin=config.margin_permille, days=config.attribution_days))
@@ -79,7 +80,8 @@ def _value(value: str, lang: str) -> str:
                                            "dormant", "none") else value
 
 
-def as_csv(reports: Sequence[CampaignReport], *, config: RoiConfig, lang: str = "zh") -> str:
+def as_csv(reports: Sequence[CampaignReport], *, config: RoiConfig,
+           lang: str = DEFAULT_LANG) -> str:
     """One row per campaign and group, every JSON field as a column (money in fen)."""
     data = report_json(reports, config=config)
     out = io.StringIO()
@@ -102,18 +104,14 @@ def as_json(reports: Sequence[CampaignReport], *, config: RoiConfig) -> str:
 
 
 def draw_chart(reports: Sequence[CampaignReport], path: Path, *, config: RoiConfig,
-               lang: str = "zh") -> None:
+               lang: str = DEFAULT_LANG) -> None:
     """Funnel (left) and uplift per member with its 95 % interval (right), one bar per row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    font = next((f for f in CJK_FONTS if f in installed), None)
-    if font:
-        plt.rcParams["font.family"] = [font]
+    use_cjk_font(matplotlib)
     data = report_json(reports, config=config)
     rows = [(c, r) for c in data["campaigns"] for r in c["rows"]]
     fig, (funnel_ax, uplift_ax) = plt.subplots(1, 2, figsize=(12, 1.2 + 0.6 * max(len(rows), 3)))

@@ -52,6 +52,7 @@ def run_load(args: argparse.Namespace, settings: Settings) -> int:
     """Generated (or exported) transactions into the ``orders`` table, once per file."""
     from analytics.chdb_service import open_clickhouse
     from analytics.orders import load_orders
+    from infra.errors import InvalidInput
 
     path: Path = args.path
     if path.is_dir():
@@ -62,6 +63,8 @@ def run_load(args: argparse.Namespace, settings: Settings) -> int:
     ch = open_clickhouse(settings)
     try:
         added = load_orders(ch, path, merchant_id=settings.merchant_id)
+    except InvalidInput as exc:
+        raise UsageError(str(exc)) from None
     finally:
         ch.close()
     print(f"loaded {added:,} orders from {path} in {time.perf_counter() - started:.1f}s")

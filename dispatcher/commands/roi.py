@@ -1,7 +1,7 @@
 """``quanpai roi``: did the campaign pay? Uplift over the holdout with a 95 % interval, costs, ROI.
 
     quanpai roi [--campaign ID] [--by campaign|segment|channel|store|template|day]
-                [--format table|csv|json] [--chart FILE.png] [--lang zh|en]
+                [--format table|csv|json] [--chart FILE.png] [--lang zh-CN|en]
 
 Campaign names come from the dispatcher's campaign store (fed into the campaigns dimension here,
 the composition root, so analytics never imports the dispatcher). With the embedded chDB, the
@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.add_argument("--chart", type=Path, default=None, metavar="FILE.png",
                         help="also draw the funnel and the uplift with its interval")
-    parser.add_argument("--lang", choices=LANGS, default="zh", help="labels (default zh)")
+    parser.add_argument("--lang", choices=LANGS, default=None,
+                        help="labels (default: QUANPAI_LANG, zh-CN)")
     parser.set_defaults(func=run)
 
 
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
     config = roi_config(settings, send_price_fen=send_prices(settings))
+    lang = args.lang or settings.lang
     ch = open_clickhouse(settings)
     try:
         prepare(ch, settings)
@@ -123,11 +125,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "json":
         sys.stdout.write(as_json(reports, config=config) + "\n")
     elif args.format == "csv":
-        sys.stdout.write(as_csv(reports, config=config, lang=args.lang))
+        sys.stdout.write(as_csv(reports, config=config, lang=lang))
     else:
         Console(width=max(Console().width, 200)).print(
-            as_table(reports, config=config, lang=args.lang))
+            as_table(reports, config=config, lang=lang))
     if args.chart is not None:
-        draw_chart(reports, args.chart, config=config, lang=args.lang)
+        draw_chart(reports, args.chart, config=config, lang=lang)
         print(f"chart: {args.chart}", file=sys.stderr)
     return 0

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from analytics.chdb_service import open_clickhouse
+from analytics.errors import QueryError
 from analytics.queries import NAMED, bind, convert, placeholders
 from analytics.schema import ensure_schema
 from infra.cli_support import UsageError
@@ -49,7 +50,10 @@ def _named(args: argparse.Namespace) -> str:
             params[name] = convert(kinds[name], text)
         except ValueError as exc:
             raise UsageError(f"--param {name}: {exc}") from None
-    return bind(query.sql, params)
+    try:
+        return bind(query.sql, params)
+    except QueryError as exc:
+        raise UsageError(f"--param {exc}") from None
 
 
 def _print(rows: list[tuple[Any, ...]], fmt: str) -> None:
