@@ -96,8 +96,8 @@ def summarize(evaluation: Evaluation, *, sample: int = 5, seed: int = 0) -> Prev
 def render_text(evaluation: Evaluation, summary: PreviewSummary) -> str:
     """The preview as the CLI prints it."""
     lines = [
-        f"rules {evaluation.rules.name}: evaluated for {evaluation.today}, "
-        f"RFM as of {evaluation.as_of}, {len(evaluation.frame):,} members",
+        f"rules {evaluation.rules.name}: as of {evaluation.as_of} (RFM, windows, birthdays and "
+        f"coupons all count from this day), {len(evaluation.frame):,} members",
         "",
         "segment counts:",
     ]
@@ -167,8 +167,7 @@ def write_chart(evaluation: Evaluation, summary: PreviewSummary, path: Path) -> 
     rule_names = list(summary.counts)
     axes[1][1].barh(rule_names, [summary.counts[n] for n in rule_names], color="tab:orange")
     axes[1][1].set_title(f"rule segments of {evaluation.rules.name} (members)")
-    fig.suptitle(f"{evaluation.rules.name}: evaluated {evaluation.today}, "
-                 f"RFM as of {evaluation.as_of}")
+    fig.suptitle(f"{evaluation.rules.name}: as of {evaluation.as_of}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -184,3 +184,19 @@ def test_bad_conditions_name_the_field(where: dict[str, Any], field: str) -> Non
 def test_example_rule_files_parse(path: Path) -> None:
     rules = load_rules(path)
     assert rules.segments and all(s.name_zh for s in rules.segments)
+
+
+def test_frame_source_gives_the_file_source_figures(data_dir: Path) -> None:
+    from segmentation.sources import FileTransactions, FrameTransactions
+    from segmentation.windows import TxFilter, Window
+
+    filters = [TxFilter(Window(ago=(0, 90)), categories=frozenset({"咖啡"})),
+               TxFilter(Window(ago=(30, 90)), stores=frozenset({"S1"}))]
+    from_frame = FrameTransactions(transactions()).rule_features(as_of=AS_OF, filters=filters)
+    from_file = FileTransactions(data_dir / "transactions.parquet").rule_features(
+        as_of=AS_OF, filters=filters)
+    assert from_frame.aggregates.equals(from_file.aggregates)
+    spend = from_file.aggregates[f"{filters[0].key}_spend"].to_dict()
+    assert spend == {1: 30000, 2: 25000, 3: 0, 4: 4000}
+    assert from_file.newest_day == from_frame.newest_day == (dt.date(2026, 3, 2)
+                                                             - dt.date(1970, 1, 1)).days
