@@ -5,6 +5,8 @@ language as the rules files (the JSON form of a ``where:``).
 - ``POST /v1/segments/preview``   {where, as_of?, sample?}   -> the same and a masked sample
 - ``POST /v1/segments/snapshots`` {name, where, as_of?}      -> a frozen snapshot for a campaign
 - ``GET /v1/tags``, ``POST /v1/tags/{tag}/members`` {member_ids, remove?}
+- ``POST /v1/tags/{tag}/rule`` {where, as_of?}: a condition saved as a rule tag;
+  ``POST /v1/tags/refresh`` {as_of?}: every rule tag recomputed (the scheduler's daily job)
 
 The data (transactions, members, RFM settings, timezone) is the rules file the composition root
 configures (``QUANPAI_SEGMENT_RULES``); ``as_of`` defaults to today in its timezone. Counting
@@ -33,7 +35,7 @@ from infra.clickhouse import ClickHouse
 from infra.errors import Forbidden, InvalidInput, Refused
 from infra.http_api import Route, principal, respond
 from infra.http_api import add_routes as mount
-from segmentation.audience import Evaluation, evaluate_conditions
+from segmentation.audience import Evaluation, evaluate_conditions, evaluate_rules
 from segmentation.behaviour import CouponSpec
 from segmentation.conditions import Condition, leaves, parse_condition
 from segmentation.coupon_conditions import CouponFacts
@@ -41,9 +43,10 @@ from segmentation.errors import InvalidInput as SegmentInvalid
 from segmentation.errors import InvalidRule, SegmentationError
 from segmentation.feature_cache import FeatureCache
 from segmentation.preview import mask_openid, mask_phone, plain
-from segmentation.rules import RulesFile, SegmentRule, vocabulary
+from segmentation.rule_tags import refresh_rule_tags, save_condition_tag
+from segmentation.rules import RulesFile, SegmentRule, load_rules, vocabulary
 from segmentation.snapshot import take_snapshot, write_snapshot
-from segmentation.tags import TagStore
+from segmentation.tags import TagInfo, TagStore
 
 SERVICE = web.AppKey("segment_service", object)
 Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -103,11 +106,16 @@ class TagMembersIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class TagOut(msgspec.Struct, kw_only=True):
     name: str
-    kind: str
+    kind: str  # manual or rule
     count: int
     updated: str
-    rules: str
+    rules: str  # a rules-file rule tag: the file and its segment
     segment: str
+    where: str  # a console rule tag: its condition as JSON
+
+
+class AsOfIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    as_of: dt.date | None = None
 
 
 @dataclass
@@ -137,14 +145,14 @@ class SegmentService:
         facts = self._facts[1]
         return lambda: facts
 
-    def _rules(self) -> RulesFile:
+    def rules_or_refuse(self) -> RulesFile:
         if self.rules is None:
             raise Refused("no_segment_data", "no segment data is configured: set "
                           "QUANPAI_SEGMENT_RULES to a rules file naming the transactions")
         return self.rules
 
     def parse(self, where: dict[str, Any]) -> Condition:
-        rules = self._rules()
+        rules = self.rules_or_refuse()
         try:
             return parse_condition(where, "where", vocabulary(
                 rules.segment_map, bins=rules.bins, clusters=rules.clusters is not None))
@@ -155,7 +163,7 @@ class SegmentService:
                  fresh: bool = False) -> Evaluation:
         """The condition's members (runs in a worker thread, under ``lock``); ``fresh`` reads
         the coupon facts again whatever their age."""
-        rules = self._rules()
+        rules = self.rules_or_refuse()
         day = as_of or dt.datetime.now(rules.timezone).date()
         try:
             needs_coupons = any(isinstance(leaf.value, CouponSpec) for leaf in leaves(condition))
@@ -241,14 +249,60 @@ async def list_tags(request: web.Request) -> web.Response:
     return respond([TagOut(**i.to_json()) for i in infos])
 
 
-async def set_tag_members(request: web.Request, body: TagMembersIn) -> web.Response:
-    service = service_of(request)
+def _tag_name(request: web.Request) -> str:
     tag = request.match_info["tag"]
     if not re.fullmatch(r"[^\s:{}]{1,32}", tag):
         raise InvalidInput("tag", "1-32 characters, no spaces, ':', '{' or '}'")
+    return tag
+
+
+async def set_tag_members(request: web.Request, body: TagMembersIn) -> web.Response:
+    service = service_of(request)
+    tag = _tag_name(request)
     change = service.tags.remove if body.remove else service.tags.add
     info = await asyncio.get_running_loop().run_in_executor(None, change, tag, body.member_ids)
     return respond(TagOut(**info.to_json()))
+
+
+def _members(evaluation: Evaluation) -> list[Any]:
+    return list(evaluation.members_of("segment").member_id.tolist())
+
+
+async def save_rule_tag(request: web.Request, body: SegmentQuery) -> web.Response:
+    """The condition's members saved as a rule tag (refreshed by POST /v1/tags/refresh)."""
+    tag = _tag_name(request)
+    service = service_of(request)
+    evaluation = await _evaluated(request, body, fresh=True)
+    info = await asyncio.get_running_loop().run_in_executor(None, functools.partial(
+        save_condition_tag, service.tags, tag=tag, where=body.where,
+        members=_members(evaluation)))
+    return respond(TagOut(**info.to_json()))
+
+
+async def refresh_tags(request: web.Request, body: AsOfIn) -> web.Response:
+    """Recompute every rule tag as of ``as_of`` (default today): console conditions and
+    rules-file segments alike."""
+    service = service_of(request)
+    rules = service.rules_or_refuse()
+    day = body.as_of or dt.datetime.now(rules.timezone).date()
+
+    def run() -> list[TagInfo]:
+        def evaluate(path: Path) -> Evaluation:
+            return evaluate_rules(load_rules(path), as_of=day, clickhouse=service.clickhouse,
+                                  coupon_facts=service._coupon_facts(fresh=True),
+                                  tags=service.tags)
+
+        def select(where: dict[str, Any]) -> list[Any]:
+            return _members(service.evaluate(service.parse(where), day, fresh=True))
+
+        try:
+            return refresh_rule_tags(service.tags, evaluate=evaluate, select=select)
+        except SegmentationError as exc:
+            raise Refused("not_refreshed", str(exc)) from None
+
+    async with service.lock:
+        infos = await asyncio.get_running_loop().run_in_executor(None, run)
+    return respond([TagOut(**i.to_json()) for i in infos])
 
 
 ROUTES = [
@@ -265,6 +319,11 @@ ROUTES = [
     Route("POST", "/v1/tags/{tag}/members", set_tag_members, "tag or untag members",
           ("operator",), TagMembersIn, {200: TagOut}, path_params={"tag": TagName},
           tags=("segments",)),
+    Route("POST", "/v1/tags/{tag}/rule", save_rule_tag,
+          "save a condition's members as a rule tag (refreshed with the others)", ("operator",),
+          SegmentQuery, {200: TagOut}, path_params={"tag": TagName}, tags=("segments",)),
+    Route("POST", "/v1/tags/refresh", refresh_tags, "recompute every rule tag as of a day",
+          ("operator",), AsOfIn, {200: list[TagOut]}, tags=("segments",)),
 ]
 
 

@@ -12,12 +12,18 @@ A bad file or name exits 2 with one line and changes nothing.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from infra.cli_support import UsageError
 from infra.settings import Settings
 from segmentation.errors import InvalidInput, InvalidRule
+
+if TYPE_CHECKING:
+    from segmentation.tags import TagStore
 
 
 def register_tags(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +44,8 @@ def register_tags(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
     saved.add_argument("--tag", required=True)
     saved.add_argument("--as-of", dest="as_of", help="YYYY-MM-DD (default: today)")
     saved.set_defaults(func=run_save)
-    refresh = tag_actions.add_parser("refresh", help="recompute every rule tag")
+    refresh = tag_actions.add_parser(
+        "refresh", help="recompute every rule tag (console conditions on QUANPAI_SEGMENT_RULES)")
     refresh.add_argument("--as-of", dest="as_of", help="YYYY-MM-DD (default: today)")
     refresh.set_defaults(func=run_refresh)
     listed = tag_actions.add_parser("list", help="every tag with its kind and size")
@@ -100,15 +107,44 @@ def run_refresh(args: argparse.Namespace, settings: Settings) -> int:
     from segmentation.rule_tags import refresh_rule_tags
 
     as_of = parse_date(args.as_of, "--as-of")
+    store = tag_store(settings)
     try:
         refreshed = refresh_rule_tags(
-            tag_store(settings),
-            evaluate=lambda path: evaluate_file(path, args, settings, as_of=as_of))
+            store, evaluate=lambda path: evaluate_file(path, args, settings, as_of=as_of),
+            select=_console_select(args, settings, store, as_of))
     except (InvalidInput, InvalidRule) as exc:
         raise UsageError(str(exc)) from None
     for info in refreshed:
         print(f"{info.name}: {info.count:,} members")
     return 0
+
+
+def _console_select(args: argparse.Namespace, settings: Settings, store: TagStore,
+                    as_of: dt.date | None) -> Callable[[dict[str, Any]], list[Any]] | None:
+    """Members of a console condition on the data of QUANPAI_SEGMENT_RULES (None: unset)."""
+    from segmentation.rule_tags import condition_members
+    from segmentation.rules import load_rules
+
+    if settings.segment_rules is None:
+        return None
+    rules = load_rules(settings.segment_rules)
+    day = as_of or dt.datetime.now(rules.timezone).date()
+    facts = args.coupon_facts(settings) if args.coupon_facts is not None else None
+
+    def select(where: dict[str, Any]) -> list[Any]:
+        clickhouse = None
+        if rules.transactions.clickhouse_table or (rules.members and
+                                                   rules.members.clickhouse_table):
+            from infra.clickhouse import make_clickhouse
+
+            clickhouse = make_clickhouse(settings)
+        try:
+            return condition_members(rules, where, as_of=day, clickhouse=clickhouse,
+                                     coupon_facts=facts, tags=store)
+        finally:
+            if clickhouse is not None:
+                clickhouse.close()
+    return select
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:

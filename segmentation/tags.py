@@ -84,12 +84,14 @@ class TagInfo:
     kind: str  # manual or rule
     count: int
     updated: str
-    rules: str = ""
+    rules: str = ""  # a rule tag from a rules file: its path and segment
     segment: str = ""
+    where: str = ""  # a rule tag saved from the console: the condition, as JSON
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "count": self.count,
-                "updated": self.updated, "rules": self.rules, "segment": self.segment}
+                "updated": self.updated, "rules": self.rules, "segment": self.segment,
+                "where": self.where}
 
 
 class TagStore(Protocol):
@@ -107,9 +109,10 @@ class TagStore(Protocol):
         """Untag these members."""
         ...
 
-    def replace(self, tag: str, ids: Iterable[Any], *, rules: str = "",
-                segment: str = "") -> TagInfo:
-        """Set the tag to exactly these members; with ``rules`` it is a rule tag."""
+    def replace(self, tag: str, ids: Iterable[Any], *, rules: str = "", segment: str = "",
+                where: str = "") -> TagInfo:
+        """Set the tag to exactly these members; with ``rules`` (and ``segment``) or ``where``
+        it is a rule tag, recomputed by ``segmentation.rule_tags.refresh_rule_tags``."""
         ...
 
     def tags(self) -> list[TagInfo]:
@@ -140,10 +143,10 @@ class MemoryTags:
         return self._members.get(tag, TagMembers(np.zeros(0, np.int64)))
 
     def _set(self, tag: str, members: TagMembers, kind: str, rules: str = "",
-             segment: str = "") -> TagInfo:
+             segment: str = "", where: str = "") -> TagInfo:
         check_tag(tag)
         self._members[tag] = members
-        info = TagInfo(tag, kind, len(members), _now(), rules, segment)
+        info = TagInfo(tag, kind, len(members), _now(), rules, segment, where)
         self._info[tag] = info
         return info
 
@@ -153,9 +156,10 @@ class MemoryTags:
     def remove(self, tag: str, ids: Iterable[Any]) -> TagInfo:
         return self._set(tag, _minus(self.members(tag), split_ids(ids)), "manual")
 
-    def replace(self, tag: str, ids: Iterable[Any], *, rules: str = "",
-                segment: str = "") -> TagInfo:
-        return self._set(tag, split_ids(ids), "rule" if rules else "manual", rules, segment)
+    def replace(self, tag: str, ids: Iterable[Any], *, rules: str = "", segment: str = "",
+                where: str = "") -> TagInfo:
+        return self._set(tag, split_ids(ids), "rule" if rules or where else "manual", rules,
+                         segment, where)
 
     def tags(self) -> list[TagInfo]:
         return [self._info[name] for name in sorted(self._info)]
@@ -197,7 +201,7 @@ class RedisTags:
         return self._read(self._client, tag)
 
     def _update(self, tag: str, change: Any, kind: str, rules: str = "",
-                segment: str = "") -> TagInfo:
+                segment: str = "", where: str = "") -> TagInfo:
         """Apply ``change(current) -> new`` atomically (WATCH: a concurrent edit retries)."""
         bits_key, ids_key = self._keys(tag)
         with self._client.pipeline(transaction=True) as pipe:
@@ -205,7 +209,7 @@ class RedisTags:
                 try:
                     pipe.watch(bits_key, ids_key)
                     members: TagMembers = change(self._read(pipe, tag))
-                    info = TagInfo(tag, kind, len(members), _now(), rules, segment)
+                    info = TagInfo(tag, kind, len(members), _now(), rules, segment, where)
                     pipe.multi()
                     pipe.delete(bits_key, ids_key)
                     if len(members.ints):
@@ -227,11 +231,11 @@ class RedisTags:
         removed = split_ids(ids)
         return self._update(tag, lambda current: _minus(current, removed), "manual")
 
-    def replace(self, tag: str, ids: Iterable[Any], *, rules: str = "",
-                segment: str = "") -> TagInfo:
+    def replace(self, tag: str, ids: Iterable[Any], *, rules: str = "", segment: str = "",
+                where: str = "") -> TagInfo:
         members = split_ids(ids)
-        return self._update(tag, lambda _current: members, "rule" if rules else "manual",
-                            rules, segment)
+        return self._update(tag, lambda _current: members, "rule" if rules or where else
+                            "manual", rules, segment, where)
 
     def tags(self) -> list[TagInfo]:
         raw: dict[bytes, bytes] = self._client.hgetall(f"{self._prefix}s")  # type: ignore[assignment]

@@ -182,3 +182,28 @@ def test_coupon_counts_read_the_facts_once_a_minute_and_snapshots_fresh(
         assert status == 200 and len(calls) == 2  # no coupon condition, no read
 
     serve(service, scenario)
+
+
+def test_a_console_rule_tag_is_saved_and_refreshed_for_another_day(rules_path: Path,
+                                                                   tmp_path: Path) -> None:
+    service = service_for(rules_path, tmp_path)
+    recent = {"orders": {"last": "30d", "gte": 1}}
+
+    async def scenario(call: Callable[..., Awaitable[tuple[int, Any]]]) -> None:
+        status, body = await call("POST", "/v1/tags/近期活跃/rule",
+                                  {"where": recent, "as_of": AS_OF})
+        assert status == 200 and body["kind"] == "rule", body
+        saved = body["count"]
+        status, counted = await call("POST", "/v1/segments/count",
+                                     {"where": recent, "as_of": AS_OF})
+        assert counted["count"] == saved > 0
+        status, body = await call("POST", "/v1/tags/refresh", {"as_of": "2026-09-30"})
+        assert status == 200 and [t["name"] for t in body] == ["近期活跃"], body
+        status, later = await call("POST", "/v1/segments/count",
+                                   {"where": recent, "as_of": "2026-09-30"})
+        assert body[0]["count"] == later["count"] != saved
+        status, body = await call("POST", "/v1/segments/count",
+                                  {"where": {"tag": "近期活跃"}, "as_of": "2026-09-30"})
+        assert body["count"] == later["count"]
+
+    serve(service, scenario)

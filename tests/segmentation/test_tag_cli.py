@@ -65,3 +65,18 @@ def test_bad_tag_file_exits_2_and_changes_nothing(rules_dir: Path, redis_client:
     err = capsys.readouterr().err
     assert "line 3" in err and len(err.strip().splitlines()) == 1
     assert RedisTags(client=redis_client, merchant_id="m1").tags() == []
+
+
+def test_refresh_recomputes_console_condition_tags(rules_dir: Path, redis_client: redis.Redis,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from segmentation.rule_tags import save_condition_tag
+
+    store = RedisTags(client=redis_client, merchant_id="m1")
+    save_condition_tag(store, tag="金卡", where={"tier": "gold"}, members=[])
+    assert main(["segment", "tag", "refresh"]) == 2  # no QUANPAI_SEGMENT_RULES: named, exit 2
+    assert "金卡" in capsys.readouterr().err
+    monkeypatch.setenv("QUANPAI_SEGMENT_RULES", str(rules_dir / "rules.yaml"))
+    assert main(["segment", "tag", "refresh", "--as-of", "2026-12-03"]) == 0
+    assert store.members("金卡").ints.tolist() == [1, 3]
+    assert store.tags()[0].where == '{"tier": "gold"}'
