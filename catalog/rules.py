@@ -126,10 +126,13 @@ class MerchantRules:
         return plain
 
 
+MAX_NUMBER = 10**12  # fen, points and counts in rules: sums stay exact in Lua and Int64
+
+
 def _int(data: dict[str, Any], name: str, default: int = 0, *, where: str = "") -> int:
     value = data.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidInput(where + name, "expected a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_NUMBER:
+        raise InvalidInput(where + name, f"expected an integer from 0 to {MAX_NUMBER}")
     return value
 
 
@@ -140,10 +143,25 @@ def _strs(data: dict[str, Any], name: str, *, where: str = "") -> tuple[str, ...
     return tuple(value)
 
 
+_ITEM_FIELDS = {
+    "balance_discounts": {"min_balance_fen", "permille"},
+    "windows": set(TimeWindow.__dataclass_fields__),
+    "recharge": set(RechargeRule.__dataclass_fields__),
+    "tiers": set(TierRule.__dataclass_fields__),
+    "post_payment": set(PostPaymentRule.__dataclass_fields__),
+}
+
+
 def _objects(data: dict[str, Any], name: str) -> list[tuple[str, dict[str, Any]]]:
     value = data.get(name, [])
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise InvalidInput(name, "expected a list of objects")
+    if len(value) > 100:
+        raise InvalidInput(name, "at most 100 entries")
+    for i, item in enumerate(value):
+        unknown = sorted(set(item) - _ITEM_FIELDS[name])
+        if unknown:  # a misspelt key must not be dropped silently
+            raise InvalidInput(f"{name}[{i}].{unknown[0]}", "unknown field")
     return [(f"{name}[{i}].", v) for i, v in enumerate(value)]
 
 
@@ -168,7 +186,8 @@ def rules_from_json(data: Any) -> MerchantRules:
         _permille(value, f"tier_discount_permille.{tier}")
     earn = data.get("earn_fen_per_point", {"": 1000})
     if not isinstance(earn, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in earn.values()
+        isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_NUMBER
+        for v in earn.values()
     ):
         raise InvalidInput("earn_fen_per_point", "expected an object of tier -> positive fen")
     balance = []
@@ -216,7 +235,8 @@ def rules_from_json(data: Any) -> MerchantRules:
                 "min_amount_fen", "points", "experience", "per_store_limit", "total_limit")}))
     mall = data.get("points_mall", {})
     if not isinstance(mall, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in mall.values()
+        isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_NUMBER
+        for v in mall.values()
     ):
         raise InvalidInput("points_mall", "expected an object of template id -> positive points")
     low, high = _int(data, "random_min_fen"), _int(data, "random_max_fen")

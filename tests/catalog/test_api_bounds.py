@@ -132,3 +132,20 @@ def test_payment_and_recharge_replays(api: ApiServer) -> None:
         assert status == 200 and body["balance_fen"] == 10**13
 
     run_http(api, scenario)
+
+
+def test_rules_refuse_unknown_nested_fields_and_huge_numbers(api: ApiServer) -> None:
+    async def scenario(http: Http) -> None:
+        op = http.as_(api.token("operator"))
+        cases = [({"recharge": [{"min_fen": 100, "bonus_fen": 5}]}, "recharge[0].bonus_fen"),
+                 ({"tiers": [{"tier": "gold", "min_spend_fen": 10**15}]},
+                  "tiers[0].min_spend_fen"),
+                 ({"random_max_fen": 2**63}, "random_max_fen")]
+        for body, field in cases:
+            status, answer = await op("PUT", "/v1/rules", body)
+            assert status == 422 and answer["field"] == field, (body, answer)
+        status, answer = await op("PUT", "/v1/rules", {"recharge": [{"min_fen": 100,
+                                                                     "bonus_now_fen": 5}]})
+        assert status == 200 and answer["recharge"][0]["bonus_now_fen"] == 5
+
+    run_http(api, scenario)
