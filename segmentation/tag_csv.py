@@ -1,8 +1,8 @@
 """Reading a tag file an operator exported from Excel or a CRM: ``member_id,tag`` rows.
 
 Chinese Excel saves CSV as GBK (GB18030 covers it) unless told otherwise, and "CSV UTF-8" with a
-byte-order mark; both are accepted: a UTF-8 BOM is stripped, valid UTF-8 is read as such, and
-anything else is decoded as GB18030 (a superset of GBK and GB2312). The header names the two
+byte-order mark; both are accepted (``infra.textfiles`` detects which, or ``quanpai --encoding``
+names it). The header names the two
 columns in English or Chinese (``member_id``/``会员ID``/``会员号``, ``tag``/``标签``); a file
 with anything wrong is refused whole, naming the line, so an import never half-applies.
 """
@@ -13,25 +13,13 @@ import csv
 import io
 from pathlib import Path
 
+from infra.errors import InvalidInput as FileProblem
+from infra.textfiles import read_text
 from segmentation.errors import InvalidInput
 from segmentation.tags import check_tag
 
 MEMBER_HEADERS = ("member_id", "会员id", "会员号", "会员编号", "member")
 TAG_HEADERS = ("tag", "标签", "tags")
-
-
-def decode_text(data: bytes, *, name: str) -> str:
-    """Text of a file in UTF-8 (BOM or not) or GBK/GB18030."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(name, f"is neither UTF-8 nor GBK text (byte {exc.start})") from None
 
 
 def parse_tag_rows(text: str, *, name: str) -> list[tuple[str, str]]:
@@ -64,7 +52,9 @@ def parse_tag_rows(text: str, *, name: str) -> list[tuple[str, str]]:
 def read_tag_csv(path: Path) -> list[tuple[str, str]]:
     """(member id, tag) pairs of a tag CSV file in UTF-8 (BOM or not) or GBK."""
     try:
-        data = path.read_bytes()
+        text = read_text(path)
     except OSError as exc:
         raise InvalidInput(str(path), f"cannot read: {exc.strerror or exc}") from None
-    return parse_tag_rows(decode_text(data, name=str(path)), name=path.name)
+    except FileProblem as exc:
+        raise InvalidInput(exc.field, exc.message) from None
+    return parse_tag_rows(text, name=path.name)

@@ -71,3 +71,11 @@ def test_bad_tag_csv_names_the_line(tmp_path: Path, text: str, problem: str) -> 
     with pytest.raises(InvalidInput) as error:
         read_tag_csv(path)
     assert problem in str(error.value)
+
+
+def test_undecodable_tag_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tags.csv"
+    path.write_bytes(b"member_id,tag\n1,\xff\xff\n")
+    with pytest.raises(InvalidInput) as error:
+        read_tag_csv(path)
+    assert "tags.csv" in str(error.value)
