@@ -52,6 +52,7 @@ PERMANENT = (CampaignError, NotFound, InvalidInput, ChannelConfigError)
 MAX_RETRIES = 10
 DEFER_AFTER_S = 60.0  # waits longer than this become a delayed message, not a retry
 PAUSED_RECHECK_MS = 1000  # a paused campaign's batches look again this often
+STATUS_RECHECK_S = 0.5  # how stale a batch's view of pause/cancel may be
 ISSUE_CHUNK = 1000  # members per issuance script call: keeps Redis free for redemptions
 
 
@@ -153,8 +154,7 @@ class BatchProcessor:
 
         ledger = BatchLedger(
             client=deps.redis, events=deps.events, campaign_id=campaign_id, batch_no=batch_no,
-            make_event=event,
-            gate=lambda: deps.campaigns.status(campaign_id) == "running" and lease.renew(),
+            make_event=event, gate=self._gate(campaign_id, lease),
             on_before=lambda channel: deps.kill.reached("in_flight", channel),
             on_after=lambda channel: deps.kill.reached("after_answer", channel),
             throttle=self._throttle(campaign),
@@ -260,6 +260,28 @@ class BatchProcessor:
             if "in_doubt" in EVENT_TYPES:
                 outcome_events.append(event("in_doubt", member_id, channel, "unresolved"))
         return [m for m in candidates if m.member_id not in sent and m.member_id not in doubt]
+
+    def _gate(self, campaign_id: str, lease: BatchLease) -> Callable[[], bool]:
+        """Whether the batch may send its next request: the campaign is running (read at
+        most every half second, so a pause or cancel holds the next request within that) and
+        this worker still holds the batch's lease (renewed every third of its life)."""
+        store, ttl_s = self._deps.campaigns, self._deps.lease_ms / 1000
+        state = {"checked": 0.0, "running": False, "renewed": time.monotonic()}
+
+        def gate() -> bool:
+            now = time.monotonic()
+            if now - state["checked"] >= STATUS_RECHECK_S:
+                state["running"] = store.status(campaign_id) == "running"
+                state["checked"] = now
+            if not state["running"]:
+                return False
+            if now - state["renewed"] >= ttl_s / 3:
+                if not lease.renew():
+                    return False
+                state["renewed"] = now
+            return True
+
+        return gate
 
     def _throttle(self, campaign: Campaign) -> Callable[[int], Awaitable[None]] | None:
         """The campaign's send-rate cap (messages a second, all workers together), or None."""

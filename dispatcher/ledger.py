@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import redis
 
@@ -92,6 +92,7 @@ class BatchLedger:
         self._on_after = on_after
         self._throttle = throttle
         self._clock = clock
+        self._recorded: set[str] = set()  # wal fields known to exist (read by open_calls)
 
     def settled(self, member_ids: Sequence[str]) -> dict[str, str]:
         """Members of ``member_ids`` whose outcome is recorded -> that outcome."""
@@ -104,6 +105,7 @@ class BatchLedger:
         """Member -> {channel: first attempt epoch} of the calls recorded as leaving."""
         out: dict[str, dict[str, float]] = {}
         raw: Any = self._client.hgetall(self._wal)
+        self._recorded = {field.decode() for field in raw}
         for field, value in raw.items():
             member, _, channel = field.decode().rpartition("|")
             out.setdefault(member, {})[channel] = float(value)
@@ -123,6 +125,7 @@ class BatchLedger:
     def forget(self, member: str, channel: str) -> None:
         """The call to ``member`` on ``channel`` certainly did not reach the provider."""
         self._client.hdel(self._wal, f"{member}|{channel}")
+        self._recorded.discard(f"{member}|{channel}")
 
     # The router's hooks. They use the synchronous client on the shared event loop: one short
     # Redis round trip per provider request, which must be durable before the request leaves.
@@ -133,12 +136,18 @@ class BatchLedger:
             await self._throttle(len(messages))
             if not self._gate():  # paused or cancelled while waiting for the rate
                 return False
-        now = self._clock()
-        pipe = self._client.pipeline(transaction=False)
-        for message in messages:
-            pipe.hsetnx(self._wal, f"{message.member_id}|{channel}", f"{now:.3f}")
-        pipe.expire(self._wal, KEEP_S)
-        pipe.execute()
+        # One HSET of the calls not yet recorded: an open call keeps its first attempt's time
+        # (the dedupe windows count from it). The batch lease makes this worker the only
+        # writer, so what ``open_calls`` read stays true.
+        stamp = f"{self._clock():.3f}"
+        fields = {f"{m.member_id}|{channel}": stamp for m in messages}
+        fresh = {k: v for k, v in fields.items() if k not in self._recorded}
+        if fresh:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hset(self._wal, mapping=cast("Mapping[Any, Any]", fresh))
+            pipe.expire(self._wal, KEEP_S)
+            pipe.execute()
+            self._recorded.update(fresh)
         self._on_before(channel)
         return True
 
@@ -155,6 +164,7 @@ class BatchLedger:
                   if r.status != "sent" and r.code not in ("timeout", "network")]
         if closed:
             self._client.hdel(self._wal, *closed)
+            self._recorded.difference_update(closed)
 
 
 async def resolve_open_calls(
