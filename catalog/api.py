@@ -36,13 +36,14 @@ async def health(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, *, catalog: Catalog) -> None:
     """Mount every catalog route; ``catalog`` is built and closed by the composition root."""
-    from catalog import api_coupons, api_members
+    from catalog import api_coupons, api_members, api_print
 
     app[CATALOG] = catalog
     mount(app, [Route("GET", "/v1/health", health, "Liveness: Redis answers a ping",
                       responses={200: HealthOut}, tags=("meta",))])
     mount(app, api_coupons.ROUTES)
     mount(app, api_members.ROUTES)
+    mount(app, api_print.ROUTES)
 
     async def events(app: web.Application) -> AsyncIterator[None]:
         try:

@@ -35,6 +35,7 @@ from catalog.discounts import OrderLine
 from catalog.errors import InvalidInput, Refused
 from catalog.issuance import issue_batch_async
 from catalog.pricing import MemberState, quote
+from catalog.print_jobs import queue_slip
 from catalog.redemption import lookup, parse_code, redeem, redemption_slip, refund
 from catalog.templates import CouponTemplate, save_template_async, stock_left_async
 from catalog.wallet import read_wallet
@@ -175,6 +176,9 @@ async def create_redemption(request: web.Request, body: RedemptionIn) -> web.Res
                           order_id=body.order_id, store_id=body.store_id,
                           amount_fen=body.amount_fen, lines=lines, channel=body.channel,
                           idempotency_key=key, member_id=body.member_id or "")
+    # a replay queues it again: the slip is queued once per redemption, whatever crashed
+    await queue_slip(catalog_of(request), merchant_id=who.merchant_id, redemption=result,
+                     cashier=body.cashier or "")
     return respond(result.to_json(), status=200 if result.replayed else 201)
 
 

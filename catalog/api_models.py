@@ -165,6 +165,8 @@ class RedemptionIn(_Request):
     lines: Lines | None = None
     channel: Channel = "offline"
     member_id: Id | None = None
+    # printed on the store's redemption slip
+    cashier: Annotated[str, Meta(min_length=1, max_length=32)] | None = None
 
 
 RedemptionOut = Redemption

@@ -30,7 +30,32 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("channels.cli", "run the WeChat / SMS / Alipay simulators"),
     "serve": ("dispatcher.commands.serve", "run the HTTP API (catalog, campaigns, ROI)"),
     "doctor": ("dispatcher.commands.doctor", "check every configured dependency"),
+    "printer-agent": ("printer_agent.cli", "the store printer agent (receipts, QR codes)"),
 }
+# the extra a command needs beyond the base install (default: all), and packages that show
+# an extra is installed: a store PC has only quanpai[printer], and every other command says so
+EXTRAS: dict[str, str] = {"printer-agent": "printer", "serve": "server", "worker": "server",
+                          "simulate": "server", "callbacks": "server", "services": "server",
+                          "segment": "segmentation", "data": "segmentation", "roi": "analytics"}
+PROBES: dict[str, tuple[str, ...]] = {
+    "printer": ("escpos", "aiohttp"), "server": ("redis", "dramatiq", "msgspec"),
+    "segmentation": ("pandas", "sklearn"), "analytics": ("chdb", "pandas"),
+    "all": ("redis", "dramatiq", "pandas", "sklearn", "chdb")}
+
+
+def _needs(command: str | None, missing: str | None) -> str:
+    extra = EXTRAS.get(command or "", "all")
+    return (f"quanpai: {command or 'this command'} needs the package {missing!r}: "
+            f"pip install 'quanpai[{extra}]'")
+
+
+def _missing(command: str) -> str | None:
+    """The first package of the command's extra that is not installed (nothing imported)."""
+    from importlib.util import find_spec
+
+    extra = EXTRAS.get(command, "all")
+    return next((m for m in PROBES.get(extra, PROBES["all"]) if find_spec(m) is None), None)
+
 
 # Long-running processes keep metrics (summed over their child processes) and serve /metrics.
 SERVES_METRICS = ("worker", "serve", "loader", "callbacks", "scheduler")
@@ -55,11 +80,14 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    wanted = next((a for a in args_list if a in COMMANDS), None)
+    if wanted in COMMANDS and (missing := _missing(wanted)):
+        print(_needs(wanted, missing), file=sys.stderr)
+        return EXIT_USAGE
     try:
         parser = _parser(args_list)
     except ModuleNotFoundError as exc:
-        print(f"quanpai: this command needs the package {exc.name!r}: "
-              "pip install 'quanpai[all]'", file=sys.stderr)
+        print(_needs(wanted, exc.name), file=sys.stderr)
         return EXIT_USAGE
     args = parser.parse_args(args_list)
     from infra.logs import configure_logging
@@ -77,6 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   port=settings.metrics_port if args.metrics_port is None
                                   else args.metrics_port)
         return int(args.func(args, settings))
+    except ModuleNotFoundError as exc:  # a package of another extra, imported when run
+        if exc.name is None or exc.name.split(".")[0] in ("infra", "catalog", "analytics",
+                                                          "segmentation", "channels",
+                                                          "dispatcher", "printer_agent"):
+            raise
+        print(_needs(wanted, exc.name), file=sys.stderr)
+        return EXIT_USAGE
     except (SettingsError, UsageError, ServiceError, InvalidInput) as exc:
         print(f"quanpai: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -68,6 +68,23 @@ class AnalyticsSettings:
 
 
 @dataclass(frozen=True)
+class PrinterSettings:
+    """The store printer agent (``quanpai printer-agent``); see docs/printer.md."""
+
+    service_url: str = "http://127.0.0.1:8080"  # the catalog API
+    token: str = ""  # the store's ``printer`` bearer token (``quanpai serve --print-token``)
+    device: str = "file:var/printer/receipts.bin"  # tcp://host:9100, usb://VID:PID, serial://...
+    paper_mm: int = 80  # 58 or 80
+    encoding: str = "gb18030"  # code page of Chinese text
+    native_qr: bool = True  # GS ( k; false sends the QR as a raster image
+    spool: str = "var/printer/spool.sqlite3"
+    listen: str = "127.0.0.1:8631"  # the local endpoint the POS calls
+    claim_url: str = ""  # "https://m.example.com/claim?t={token}"; default: on service_url
+    store_name: str = ""
+    templates: str = ""  # a directory of <kind>.toml overriding the packaged receipts
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a Quanpai process needs to know about its surroundings."""
 
@@ -95,6 +112,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     alipay: AlipaySettings = field(default_factory=AlipaySettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    printer: PrinterSettings = field(default_factory=PrinterSettings)
 
     @property
     def chdb_path(self) -> Path:
@@ -207,6 +225,18 @@ def _alipay_gateway(value: str) -> str:
     return value
 
 
+def _paper(value: str) -> int:
+    if value.strip() not in ("58", "80"):
+        raise ValueError("expected 58 or 80 (mm)")
+    return int(value)
+
+
+def _flag(value: str) -> bool:
+    if value.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError("expected true or false")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def _text(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -285,6 +315,17 @@ _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
      _positive),
     ("ANALYTICS_PRE_DAYS", "analytics.pre_days", "analytics.pre_days", _positive),
     ("ANALYTICS_MIN_HOLDOUT", "analytics.min_holdout", "analytics.min_holdout", _positive),
+    ("PRINTER_SERVICE_URL", "printer.service_url", "printer.service_url", _http_url),
+    ("PRINTER_TOKEN", "printer.token", "printer.token", _text),
+    ("PRINTER_DEVICE", "printer.device", "printer.device", _text),
+    ("PRINTER_PAPER_MM", "printer.paper_mm", "printer.paper_mm", _paper),
+    ("PRINTER_ENCODING", "printer.encoding", "printer.encoding", _text),
+    ("PRINTER_NATIVE_QR", "printer.native_qr", "printer.native_qr", _flag),
+    ("PRINTER_SPOOL", "printer.spool", "printer.spool", _text),
+    ("PRINTER_LISTEN", "printer.listen", "printer.listen", _text),
+    ("PRINTER_CLAIM_URL", "printer.claim_url", "printer.claim_url", _text),
+    ("PRINTER_STORE_NAME", "printer.store_name", "printer.store_name", _text),
+    ("PRINTER_TEMPLATES", "printer.templates", "printer.templates", str),
 ]
 
 
@@ -335,7 +376,7 @@ def load_settings(
 
     top: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {"wechat": {}, "sms": {}, "alipay": {},
-                                         "analytics": {}}
+                                         "analytics": {}, "printer": {}}
     for env_name, toml_key, field_path, parse in _FIELDS:
         source, raw = env_name, env.get(env_name)
         if raw is None:
@@ -355,4 +396,5 @@ def load_settings(
         sms=SmsSettings(**nested["sms"]),
         alipay=AlipaySettings(**nested["alipay"]),
         analytics=AnalyticsSettings(**nested["analytics"]),
+        printer=PrinterSettings(**nested["printer"]),
     )
