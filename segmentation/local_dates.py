@@ -175,7 +175,7 @@ def days_until_birthday(
         chosen = np.flatnonzero(is_lunar == lunar)
         if not len(chosen):
             continue
-        distinct, inverse = np.unique(np.asarray(birth_days)[chosen], return_inverse=True)
+        inverse, distinct = pd.factorize(np.asarray(birth_days)[chosen])
         until = np.array(
             [day_number(next_birthday(day_date(int(b)), lunar=lunar, today=today)) - today_number
              for b in distinct],
@@ -201,7 +201,7 @@ def birthday_in_month(
         chosen = np.flatnonzero(is_lunar == lunar)
         if not len(chosen):
             continue
-        distinct, inverse = np.unique(np.asarray(birth_days)[chosen], return_inverse=True)
+        inverse, distinct = pd.factorize(np.asarray(birth_days)[chosen])
         nexts = [next_birthday(day_date(int(b)), lunar=lunar, today=first) for b in distinct]
         hit = np.array([(d.year, d.month) == (year, month) for d in nexts], dtype=bool)
         out[chosen] = hit[inverse]
