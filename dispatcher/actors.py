@@ -28,7 +28,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
-from analytics.events import EVENT_TYPES, Event
+from analytics.events import Event
 from analytics.stream import RedisStreamSink
 from catalog.errors import InvalidInput, NotFound
 from catalog.issuance import IssuedCoupon, issue_batch
@@ -257,8 +257,7 @@ class BatchProcessor:
             outcome_events.append(event("sent", member_id, channel, "resolved"))
         for member_id, channel in doubt.items():
             outcomes[member_id] = f"?:{channel}"
-            if "in_doubt" in EVENT_TYPES:
-                outcome_events.append(event("in_doubt", member_id, channel, "unresolved"))
+            outcome_events.append(event("in_doubt", member_id, channel, "unresolved"))
         return [m for m in candidates if m.member_id not in sent and m.member_id not in doubt]
 
     def _gate(self, campaign_id: str, lease: BatchLease) -> Callable[[], bool]:

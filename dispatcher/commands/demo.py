@@ -104,8 +104,9 @@ def campaign_with_loader(
     client = make_redis(settings.redis_url)
     reader = StreamReader(client=client, stream=settings.events_stream, consumer="demo-loader")
     stop = threading.Event()
-    loader = threading.Thread(target=run_loader, kwargs={"reader": reader, "ch": ch,
-                                                          "stop": stop})
+    loader = threading.Thread(target=run_loader, kwargs={
+        "reader": reader, "ch": ch, "stop": stop, "client": client,
+        "stream": settings.events_stream})
     loader.start()
     began = time.perf_counter()
     try:

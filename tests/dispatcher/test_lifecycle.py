@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import redis
 
+from analytics.events import decode_events
 from catalog.issuance import issue_batch
 from catalog.templates import CouponTemplate, save_template, stock_left
 from dispatcher.definition import CampaignDefinition, parse_definition
@@ -258,3 +259,7 @@ def test_a_call_past_the_dedupe_window_ends_in_doubt_not_resent(
     assert state == "completed_with_failures"
     assert deps.store.progress(cid).counts == {"sent:wechat": 2, "in_doubt:wechat": 1}
     assert stats(simulators, "wechat").get("template_sent") == 2
+    entries: Any = redis_client.xrange(settings.events_stream)
+    doubts = [(e.member_id, e.channel) for _, fields in entries
+              for e in decode_events(fields[b"e"]) if e.event_type == "in_doubt"]
+    assert doubts == [("W1", "wechat")]
