@@ -28,6 +28,7 @@ from catalog.api_models import (
 from catalog.claims import after_payment, mint_claim, redeem_claim
 from catalog.errors import InvalidInput
 from catalog.gifts import accept_transfer, activate, cancel_transfer, start_transfer
+from catalog.print_jobs import queue_join_offer
 from catalog.rules import dump_rules, rules_from_json, rules_key
 from infra.http_api import Route, principal, respond
 
@@ -71,6 +72,7 @@ async def post_payment(request: web.Request, body: PaymentIn) -> web.Response:
         catalog_of(request), merchant_id=who.merchant_id, store_id=body.store_id,
         order_id=body.order_id, amount_fen=body.amount_fen, member_id=body.member_id or "",
         from_balance=body.from_balance, points_used=body.points_used)
+    await queue_join_offer(catalog_of(request), merchant_id=who.merchant_id, payment=result)
     return respond(result, status=200 if result["replayed"] else 201)
 
 

@@ -106,16 +106,34 @@ def _describe(t: CouponTemplate) -> str:
 
 
 async def points_qr_job(catalog: Catalog, *, merchant_id: str, store_id: str, order_id: str,
-                        amount_fen: int) -> dict[str, Any]:
+                        amount_fen: int, claim: dict[str, Any] | None = None) -> dict[str, Any]:
     """A points-QR receipt for a payment by cash, card or Alipay: a signed claim token (the
-    same as ``POST /v1/points/claims`` mints) with the points a new member would earn."""
-    claim = mint_claim(catalog, merchant_id=merchant_id, store_id=store_id, order_id=order_id,
-                       amount_fen=amount_fen)
+    same as ``POST /v1/points/claims`` mints, or ``claim`` when one was minted already) with the
+    points a new member would earn."""
+    if claim is None:
+        claim = mint_claim(catalog, merchant_id=merchant_id, store_id=store_id,
+                           order_id=order_id, amount_fen=amount_fen)
     points = (await catalog.rules(merchant_id)).earn_points("", amount_fen)
     return await enqueue(catalog, merchant_id=merchant_id, store_id=store_id,
                          job_id=f"points:{store_id}:{order_id}", kind="points_qr",
                          data={"order_id": order_id, "amount_fen": amount_fen, "points": points,
                                "token": claim["token"], "expires_at": claim["expires_at"]})
+
+
+async def queue_join_offer(catalog: Catalog, *, merchant_id: str, payment: dict[str, Any]
+                           ) -> None:
+    """A non-member's payment prints its join offer as a points QR at the store (queued once
+    per store and order, so the POS asking the agent for the same receipt prints nothing
+    more). A Redis failure does not fail the payment: it is logged."""
+    offer = payment.get("join_offer")
+    if not offer:
+        return
+    try:
+        await points_qr_job(catalog, merchant_id=merchant_id, store_id=offer["store_id"],
+                            order_id=offer["order_id"], amount_fen=offer["amount_fen"],
+                            claim=offer)
+    except (redis.RedisError, CatalogError) as exc:
+        log.error("points QR for order %s not queued: %s", offer["order_id"], exc)
 
 
 def slip_data(slip: dict[str, Any], *, redeemed_at: str, cashier: str = "",

@@ -163,6 +163,26 @@ def test_each_redemption_queues_one_slip(api: ApiServer) -> None:
     run_http(api, scenario)
 
 
+def test_a_non_member_payment_prints_its_join_offer(api: ApiServer) -> None:
+    async def scenario(http: Http) -> None:
+        cashier = http.as_(api.token("cashier", store="S1"))
+        printer = http.as_(api.token("printer", store="S1"))
+        body = {"store_id": "S1", "order_id": "PAY1", "amount_fen": 5000}
+        status, paid = await cashier("POST", "/v1/payments", body)
+        assert status == 201 and paid["member"] is False, paid
+        status, again = await cashier("POST", "/v1/payments", body)
+        assert status == 200 and again["replayed"]
+        status, asked = await cashier("POST", JOBS, {"kind": "points_qr", "order_id": "PAY1",
+                                                     "amount_fen": 5000})
+        assert status == 200 and not asked["created"]  # the POS asking too prints nothing more
+        status, feed = await printer("GET", JOBS)
+        [job] = feed["jobs"]
+        assert job["job_id"] == "points:S1:PAY1"
+        assert job["data"]["token"] == paid["join_offer"]["token"]
+
+    run_http(api, scenario)
+
+
 def test_print_routes_are_in_the_openapi_document(api: ApiServer) -> None:
     async def scenario(http: Http) -> None:
         status, doc = await http("GET", "/v1/openapi.json")
