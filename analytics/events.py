@@ -72,13 +72,15 @@ def encode_events(events: Sequence[Event]) -> bytes:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def row_fields(row: Sequence[Any]) -> dict[str, Any]:
+    """The ``Event`` fields of one encoded row."""
+    values = dict(zip(COLUMNS, row, strict=True))
+    values["ts"] = datetime.fromtimestamp(values["ts"] / 1000, UTC)
+    return values
+
+
 def decode_events(payload: bytes) -> list[Event]:
-    events = []
-    for row in json.loads(payload):
-        values = dict(zip(COLUMNS, row, strict=True))
-        values["ts"] = datetime.fromtimestamp(values["ts"] / 1000, UTC)
-        events.append(Event(**values))
-    return events
+    return [Event(**row_fields(row)) for row in json.loads(payload)]
 
 
 class EventSink(Protocol):

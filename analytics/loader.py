@@ -18,17 +18,19 @@ growing pause and records the error where ``quanpai loader status`` reads it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
-from analytics.events import COLUMNS, Event, event_row
+from analytics.events import COLUMNS
 from analytics.schema import EVENTS_TABLE, ORDERS_TABLE, ensure_schema
 from analytics.stream import Backlog, StreamReader
 from infra.clickhouse import ClickHouse
@@ -63,34 +65,61 @@ def _stored(ch: ClickHouse, stream_ids: Sequence[str]) -> tuple[set[tuple[str, s
     return events, orders
 
 
-def order_row(event: Event, source: str) -> tuple[Any, ...] | None:
-    """The ``orders`` row of a payment event (a member's paid order), else None."""
-    if event.event_type != "points_granted" or not event.order_id or not event.member_id:
+_TYPE, _MERCHANT, _MEMBER, _STORE, _ORDER, _AMOUNT, _TS = (
+    COLUMNS.index(c) for c in ("event_type", "merchant_id", "member_id", "store_id", "order_id",
+                               "amount_fen", "ts"))
+
+
+def order_row(event: Sequence[Any], source: str) -> tuple[Any, ...] | None:
+    """The ``orders`` row of an encoded payment event (a member's paid order), else None."""
+    if event[_TYPE] != "points_granted" or not event[_ORDER] or not event[_MEMBER]:
         return None
-    return (event.merchant_id, event.member_id, event.store_id, event.order_id, event.ts,
-            event.amount_fen, "", "", "", source)
+    return (event[_MERCHANT], event[_MEMBER], event[_STORE], event[_ORDER],
+            datetime.fromtimestamp(int(event[_TS]) // 1000, UTC), event[_AMOUNT], "", "", "",
+            source)
+
+
+def _insert_events(ch: ClickHouse, rows: list[list[Any]]) -> None:
+    """Encoded rows (``ts`` in ms, ``stream_id`` appended) into the events table. chDB takes
+    them as JSON text in one statement (no object per value); a server gets native columns."""
+    if not rows:
+        return
+    for row in rows:
+        row[_TS] = int(row[_TS]) // 1000
+    if ch.kind == "chdb":
+        text = "\n".join(map(_dumps, rows))
+        ch.execute(f"INSERT INTO {EVENTS_TABLE} ({', '.join(INSERT_COLUMNS)}) "
+                   f"FORMAT JSONCompactEachRow\n{text}")
+        return
+    for row in rows:
+        row[_TS] = datetime.fromtimestamp(row[_TS], UTC)
+    ch.insert(EVENTS_TABLE, INSERT_COLUMNS, rows)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def load_once(
-    *, reader: StreamReader, ch: ClickHouse, count: int = 500, block_ms: int = 0,
+    *, reader: StreamReader, ch: ClickHouse, count: int = 200, block_ms: int = 0,
     kill_at: str = "",
 ) -> int:
     """Move up to ``count`` stream entries into ClickHouse; returns the events inserted."""
-    batch = reader.read_batch(count=count, block_ms=block_ms)
+    batch = reader.read_raw(count=count, block_ms=block_ms)
     if not batch.entries:
         return 0
     stream_ids = [entry_id.decode() for entry_id, _ in batch.entries]
     events_in, orders_in = _stored(ch, stream_ids) if batch.redelivered else (set(), set())
-    rows: list[tuple[Any, ...]] = []
+    rows: list[list[Any]] = []
     orders: list[tuple[Any, ...]] = []
     for stream_id, (_, events) in zip(stream_ids, batch.entries, strict=True):
         source = f"stream:{stream_id}"
         for event in events:
-            if (stream_id, event.event_id) not in events_in:
-                rows.append((*event_row(event), stream_id))
             if source not in orders_in and (order := order_row(event, source)) is not None:
                 orders.append(order)
-    ch.insert(EVENTS_TABLE, INSERT_COLUMNS, rows)
+            if not events_in or (stream_id, event[0]) not in events_in:
+                event.append(stream_id)
+                rows.append(event)
+    _insert_events(ch, rows)
     ch.insert(ORDERS_TABLE, ORDER_COLUMNS, orders)
     if kill_at == KILL_AFTER_INSERT:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -105,7 +134,7 @@ def drain(*, reader: StreamReader, ch: ClickHouse, kill_at: str = "") -> int:
     total = 0
     while True:
         before = reader.lag()
-        loaded = load_once(reader=reader, ch=ch, count=500, kill_at=kill_at)
+        loaded = load_once(reader=reader, ch=ch, count=200, kill_at=kill_at)
         total += loaded
         if not loaded and reader.lag() in (0, before):
             return total
@@ -145,7 +174,7 @@ def run_loader(
             if not ready:
                 ensure_schema(ch)
                 ready = True
-            loaded = load_once(reader=reader, ch=ch, count=2000, block_ms=200, kill_at=kill_at)
+            loaded = load_once(reader=reader, ch=ch, count=200, block_ms=200, kill_at=kill_at)
         except ClickHouseError as exc:
             client.hset(key, mapping={"last_error": str(exc)[:300],
                                       "last_error_at": int(time.time())})

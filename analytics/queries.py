@@ -96,14 +96,6 @@ class NamedQuery:
         return ch.query(bind(self.sql, params))
 
 
-# One row per event id: a row inserted twice by hand (or before a merge) counts once.
-_CAMPAIGN_EVENTS = f"""
-    SELECT event_id, any(event_type) AS etype, any(member_id) AS mid, any(channel) AS ch,
-           any(discount_fen) AS discount, any(ts) AS t
-    FROM {EVENTS_TABLE}
-    WHERE merchant_id = {{merchant:String}} AND campaign_id = {{campaign:String}}
-    GROUP BY event_id"""
-
 CAMPAIGN_WINDOWS = NamedQuery(
     "campaign_windows",
     "Per campaign of a merchant: when it started (its first issued, held_out or failed event) "
@@ -130,7 +122,9 @@ GROUP BY campaign_id""",
 
 def member_outcomes(dim: str) -> str:
     """Per campaign member: group, ``dim`` value, funnel flags, coupon cost, channel used,
-    revenue in the window (y) and before it (x), RFM segment before and after."""
+    revenue in the window (y) and before it (x), RFM segment before and after. Grouped by
+    member straight from the events: flags and first times ignore a row stored twice, and
+    counts and money take each ``event_id`` once."""
     return f"""
 SELECT
     member_id, held, issued, sent, delivered, failed_send, unreachable,
@@ -140,23 +134,29 @@ SELECT
     home_store,
     {dim} AS dim
 FROM (
-    SELECT mid AS member_id,
-        max(etype = 'held_out') AS held,
-        max(etype = 'issued') AS issued,
-        max(etype = 'sent') AS sent,
-        max(etype = 'delivered') AS delivered,
-        max(etype = 'failed' AND ch NOT IN ('', 'none')) AS failed_send,
-        max(etype = 'failed' AND ch = 'none') AS unreachable,
-        max(etype = 'failed' AND ch = '') AS not_issued,
-        max(etype = 'in_doubt') AS in_doubt,
-        toInt64(countIf(etype = 'redeemed')) - toInt64(countIf(etype = 'refunded')) AS redeemed,
-        sumIf(discount, etype = 'redeemed') - sumIf(discount, etype = 'refunded') AS coupon_cost,
-        anyIf(ch, etype IN ('sent', 'in_doubt')) AS send_channel,
-        minIf(t, etype IN ('issued', 'held_out', 'failed')) AS first_t,
-        minIf(t, etype = 'redeemed') AS redeemed_t
-    FROM ({_CAMPAIGN_EVENTS})
-    WHERE mid != ''
-    GROUP BY mid
+    SELECT member_id,
+        max(event_type = 'held_out') AS held,
+        max(event_type = 'issued') AS issued,
+        max(event_type = 'sent') AS sent,
+        max(event_type = 'delivered') AS delivered,
+        max(event_type = 'failed' AND channel NOT IN ('', 'none')) AS failed_send,
+        max(event_type = 'failed' AND channel = 'none') AS unreachable,
+        max(event_type = 'failed' AND channel = '') AS not_issued,
+        max(event_type = 'in_doubt') AS in_doubt,
+        toInt64(uniqExactIf(event_id, event_type = 'redeemed'))
+            - toInt64(uniqExactIf(event_id, event_type = 'refunded')) AS redeemed,
+        arraySum(arrayMap(e -> tupleElement(e, 2),
+                          groupUniqArrayIf((event_id, discount_fen), event_type = 'redeemed')))
+            - arraySum(arrayMap(e -> tupleElement(e, 2),
+                          groupUniqArrayIf((event_id, discount_fen), event_type = 'refunded')))
+            AS coupon_cost,
+        anyIf(channel, event_type IN ('sent', 'in_doubt')) AS send_channel,
+        minIf(ts, event_type IN ('issued', 'held_out', 'failed')) AS first_t,
+        minIf(ts, event_type = 'redeemed') AS redeemed_t
+    FROM {EVENTS_TABLE}
+    WHERE merchant_id = {{merchant:String}} AND campaign_id = {{campaign:String}}
+      AND member_id != ''
+    GROUP BY member_id
 ) AS m
 ANY LEFT JOIN (
     SELECT member_id,

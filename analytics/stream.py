@@ -7,13 +7,14 @@ asks ClickHouse which of their events it already stored (``analytics.loader``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from analytics.events import Event, decode_events, encode_events
+from analytics.events import Event, encode_events, row_fields
 
 GROUP = "analytics-loader"
 
@@ -22,6 +23,15 @@ GROUP = "analytics-loader"
 class StreamBatch:
     entries: list[tuple[bytes, list[Event]]]
     redelivered: bool  # read before by a consumer that did not acknowledge it
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """Entries as their JSON rows (``COLUMNS`` order, ``ts`` in epoch ms), not decoded into
+    ``Event`` objects: the loader's path, where an object per event would cost most of the time."""
+
+    entries: list[tuple[bytes, list[list[Any]]]]
+    redelivered: bool
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,12 @@ class StreamReader:
         return self.read_batch(count=count, block_ms=block_ms).entries
 
     def read_batch(self, *, count: int = 500, block_ms: int = 1000) -> StreamBatch:
+        """Entries not yet acknowledged, decoded (see ``read_raw``)."""
+        raw = self.read_raw(count=count, block_ms=block_ms)
+        return StreamBatch([(entry_id, [Event(**row_fields(row)) for row in rows])
+                            for entry_id, rows in raw.entries], redelivered=raw.redelivered)
+
+    def read_raw(self, *, count: int = 500, block_ms: int = 1000) -> RawBatch:
         """Entries not yet acknowledged: first this consumer's own pending ones (after a
         crash), then entries idle too long in other consumers, then new entries, waiting up to
         ``block_ms`` for them (0: do not wait). The first two kinds are ``redelivered``: they
@@ -83,10 +99,8 @@ class StreamReader:
                 GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms or None
             )
             entries = fresh[0][1] if fresh else []
-        return StreamBatch(
-            [(entry_id, decode_events(fields[b"e"])) for entry_id, fields in entries],
-            redelivered=redelivered,
-        )
+        return RawBatch([(entry_id, json.loads(fields[b"e"])) for entry_id, fields in entries],
+                        redelivered=redelivered)
 
     def backlog(self) -> Backlog:
         """What waits in the stream: entries, of which delivered but not acknowledged, and the

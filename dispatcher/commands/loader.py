@@ -1,8 +1,10 @@
-"""``quanpai loader [--once | status]``: move events from the Redis stream into ClickHouse.
+"""``quanpai loader [--once | status | expire]``: move events from the Redis stream into
+ClickHouse.
 
 The running loader owns the embedded chDB and answers other processes' queries over its socket
-(``analytics.chdb_service``). ``status`` shows what waits in Redis and the loader's last error;
-it exits 1 when the loader reported an error on its last attempt.
+(``analytics.chdb_service``), and runs the catalog's expiry sweep at start and every hour.
+``status`` shows what waits in Redis and the loader's last error; it exits 1 when the loader
+reported an error on its last attempt. ``expire`` runs the expiry sweep now.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import signal
 import socket
 import threading
 import time
+from datetime import datetime
 
 import redis
 
 from analytics.chdb_service import open_clickhouse
-from analytics.loader import drain, loader_status, run_loader
+from analytics.loader import drain, loader_status, run_loader, status_key
 from analytics.stream import StreamReader
 from dispatcher.telemetry import StreamBacklog
 from infra.metrics import add_collector
@@ -31,6 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = parser.add_subparsers(dest="action")
     status = actions.add_parser("status", help="events waiting in Redis, the loader's last error")
     status.set_defaults(func=show_status)
+    expire = actions.add_parser("expire", help="emit expired events for lapsed coupons now")
+    expire.set_defaults(func=run_expire)
     parser.set_defaults(func=run)
 
 
@@ -54,6 +59,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
+        threading.Thread(target=_expire_hourly, args=(settings, client, stop),
+                         name="expiry-sweep", daemon=True).start()
         print(f"loader running ({ch.kind})", flush=True)
         total = run_loader(reader=reader, ch=ch, stop=stop, client=client,
                            stream=settings.events_stream,
@@ -63,6 +70,32 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         ch.close()
+
+
+def _sweep(settings: Settings, client: redis.Redis) -> int:
+    from analytics.stream import RedisStreamSink
+    from catalog.expiry import sweep_expired
+
+    return sweep_expired(client=client, sink=RedisStreamSink(client=client,
+                                                             stream=settings.events_stream),
+                         merchant_id=settings.merchant_id,
+                         today=datetime.now(settings.timezone).date(), tz=settings.timezone)
+
+
+def _expire_hourly(settings: Settings, client: redis.Redis, stop: threading.Event) -> None:
+    """The expiry sweep beside the loader: at start, then every hour (errors wait an hour)."""
+    while not stop.is_set():
+        try:
+            _sweep(settings, client)
+        except (redis.RedisError, OSError) as exc:
+            client.hset(status_key(settings.events_stream), "expiry_error", str(exc)[:300])
+        stop.wait(3600)
+
+
+def run_expire(args: argparse.Namespace, settings: Settings) -> int:
+    _, client = _reader(settings)
+    print(f"emitted {_sweep(settings, client):,} expired events")
+    return 0
 
 
 def show_status(args: argparse.Namespace, settings: Settings) -> int:
