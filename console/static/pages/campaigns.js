@@ -9,9 +9,20 @@
   const SMS_TEXT = "${name}您好，您的${coupon}已到账，${expiry}前到${store}使用有效。回T退订";
   const SMS_SIGNATURE = "券派";
   const WECHAT_KEYWORDS = [["thing1", "coupon"], ["character_string2", "code"], ["time3", "expiry"], ["thing4", "name"]];
-  const COUNTS = ["planned", "issued", "sent", "delivered", "failed", "deferred", "held_out", "in_doubt"];
   const STEP_OF_FIELD = { name: 0, audience: 0, coupon: 1, channels: 2, content: 2,
                           holdout_permille: 3, start_at: 3, budget: 3, frequency_cap: 3, send_rate_per_s: 3 };
+
+  const LIST_MAX = 30;
+  const FINAL = ["completed", "completed_with_failures", "cancelled"];
+
+  // GET /v1/campaigns/{id} -> the list's columns (sums over channels)
+  function counts(status) {
+    const sum = (key) => Object.values(status.channels || {}).reduce((n, c) => n + (c[key] || 0), 0);
+    return { status: status.status, total_members: status.total_members, processed: status.processed,
+             counts: { planned: sum("planned"), issued: status.issued, sent: sum("sent"),
+                       failed: sum("failed"), in_doubt: sum("in_doubt"), held_out: status.held_out,
+                       deferred: Object.keys(status.deferred || {}).length } };
+  }
 
   function blank() {
     return { name: "", snapshot: "", coupon_mode: "template", template_id: "", threshold: "100",
@@ -63,8 +74,17 @@
         try { this.snapshots = (await api.get("/v1/segments/snapshots")).snapshots; } catch (exc) { this.snapshots = []; }
       },
       async load() {
-        try { this.campaigns = (await api.get("/v1/campaigns")).campaigns; this.loadError = ""; }
-        catch (exc) { this.loadError = exc.status === 404 ? t("not_available") : exc.message; }
+        let listed;
+        try { listed = (await api.get("/v1/campaigns")).campaigns; this.loadError = ""; }
+        catch (exc) { this.loadError = exc.message; return; }
+        // per-channel counts come with each campaign's status; finished ones are read once
+        const known = Object.fromEntries(this.campaigns.map((c) => [c.campaign_id, c]));
+        this.campaigns = await Promise.all(listed.slice(0, LIST_MAX).map(async (row) => {
+          const old = known[row.campaign_id];
+          if (old && old.status === row.status && FINAL.includes(row.status)) return old;
+          try { return { ...row, ...counts(await api.get(`/v1/campaigns/${row.campaign_id}`)) }; }
+          catch (exc) { return row; }
+        }));
       },
       definition() {
         const f = this.form;
@@ -126,10 +146,9 @@
         return c[key] === undefined ? "—" : c[key];
       },
       percent(row) {
-        const c = row.counts || row;
-        const planned = c.planned || 0;
-        if (!planned) return 0;
-        return Math.min(100, Math.round(((c.sent || 0) + (c.failed || 0) + (c.in_doubt || 0)) * 100 / planned));
+        if (FINAL.includes(row.status) && row.status !== "cancelled") return 100;
+        if (!row.total_members) return 0;
+        return Math.min(100, Math.round((row.processed || 0) * 100 / row.total_members));
       },
     },
     template: `
@@ -249,9 +268,9 @@
         <el-table :data="campaigns" :empty-text="t('none')" data-test="campaign-table" row-key="campaign_id">
           <el-table-column prop="campaign_id" label="ID" min-width="120" />
           <el-table-column prop="name" :label="t('name')" min-width="120" />
-          <el-table-column :label="t('status')" width="120"><template #default="{ row }"><span :data-status="row.status">{{ statusName(row.status) }}</span></template></el-table-column>
+          <el-table-column :label="t('status')" width="120"><template #default="{ row }"><span :data-status="row.status" data-test="campaign-status">{{ statusName(row.status) }}</span></template></el-table-column>
           <el-table-column :label="t('cmp_progress')" min-width="140"><template #default="{ row }"><el-progress :percentage="percent(row)" :aria-label="t('cmp_progress')" /></template></el-table-column>
-          <el-table-column v-for="k in ['planned', 'issued', 'sent', 'delivered', 'failed', 'deferred', 'held_out']" :key="k" :label="t('cmp_' + k)" width="80">
+          <el-table-column v-for="k in ['planned', 'issued', 'sent', 'failed', 'in_doubt', 'deferred', 'held_out']" :key="k" :label="t('cmp_' + k)" width="80">
             <template #default="{ row }">{{ count(row, k) }}</template>
           </el-table-column>
           <el-table-column :label="t('actions')" min-width="210" fixed="right">
