@@ -36,10 +36,13 @@ def _template(stack: Stack, name: str) -> str:
 
 
 def _pick(console: ConsolePage, label: str, option: str) -> None:
-    console.page.get_by_role("combobox", name=label, exact=True).focus()
-    console.page.keyboard.press("Enter")
-    console.page.locator(".el-select-dropdown:visible .el-select-dropdown__item",
-                         has_text=option).first.click()
+    """Choose in a filterable select: focus, type to filter, take the one option left."""
+    box = console.page.get_by_role("combobox", name=label, exact=True)
+    box.focus()
+    console.page.keyboard.type(option)
+    console.page.locator(".el-select-dropdown__item:visible", has_text=option).first.click()
+    console.page.locator(".el-form-item", has=box).locator(
+        ".el-select__selected-item:not(.is-transparent)", has_text=option).wait_for()
 
 
 def _row(console: ConsolePage, campaign_id: str) -> Any:
@@ -64,7 +67,7 @@ def test_wizard_launches_a_campaign_with_a_holdout_that_completes(
     page.get_by_label("活动名称").fill("银卡回馈")
     _pick(console, "人群快照", "silver-wizard")
     page.get_by_role("button", name="下一步").click()
-    _pick(console, "优惠券模板", template_id)
+    _pick(console, "优惠券模板", f"{template_id} · 五元无门槛")
     page.get_by_role("button", name="下一步").click()
     preview = page.locator('[data-test="sms-preview"]')
     assert preview.inner_text().startswith("【券派】张三您好，您的五元无门槛已到账")

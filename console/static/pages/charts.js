@@ -3,7 +3,7 @@
   "use strict";
   window.QP.charts = {
     draw(el, option) {
-      if (!el) return null;
+      if (!el || !el.isConnected) return null; // the page was left before its data came
       const chart = window.echarts.getInstanceByDom(el) || window.echarts.init(el, null, { renderer: "canvas" });
       chart.setOption(option, true);
       if (!el._qpResize) {
@@ -16,7 +16,8 @@
       if (!el) return;
       if (el._qpResize) window.removeEventListener("resize", el._qpResize);
       const chart = window.echarts.getInstanceByDom(el);
-      if (chart) chart.dispose();
+      // after the frame zrender may already have queued: disposing under it throws in its painter
+      if (chart) window.requestAnimationFrame(() => chart.dispose());
     },
     font: '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif',
   };
