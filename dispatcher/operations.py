@@ -21,7 +21,7 @@ from dispatcher.definition import CampaignDefinition, parse_definition
 from dispatcher.errors import CampaignError, CampaignStateError, DefinitionError
 from dispatcher.launch import DEFAULT_PRICES_FEN, LaunchDeps, enqueue, prepare
 from infra.redis_client import make_redis
-from infra.services import resolve_redis_url
+from infra.services import resolve_broker_url, resolve_redis_url
 from infra.settings import Settings
 
 
@@ -36,7 +36,8 @@ def build_launch_deps(settings: Settings, *, redis_url: str | None = None) -> La
     client = make_redis(url)
     return LaunchDeps(
         client=client, store=CampaignStore(client=client),
-        actor=register_actors(make_broker(url), processor=None),
+        actor=register_actors(make_broker(resolve_broker_url(settings, redis_url=url)),
+                              processor=None),
         events=RedisStreamSink(client=client, stream=settings.events_stream),
         merchant_id=settings.merchant_id, timezone=settings.timezone,
         batch_size=settings.batch_size, channels=CHANNELS,

@@ -28,7 +28,7 @@ from dispatcher.telemetry import (
     prometheus_middleware,
 )
 from infra.redis_client import make_async_redis, make_redis
-from infra.services import resolve_redis_url
+from infra.services import resolve_broker_url, resolve_redis_url
 from infra.settings import Settings
 
 
@@ -76,7 +76,8 @@ def start_worker(
         kill=KillPoints(settings.test_kill_at),
         lease_ms=heartbeat_timeout_ms,
     )
-    broker = make_broker(redis_url, heartbeat_timeout_ms=heartbeat_timeout_ms,
+    broker = make_broker(resolve_broker_url(settings, redis_url=redis_url),
+                         heartbeat_timeout_ms=heartbeat_timeout_ms,
                          maintenance_chance=maintenance_chance)
     broker.add_middleware(BatchLogContext())
     if (prometheus := prometheus_middleware()) is not None:

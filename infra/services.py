@@ -54,6 +54,12 @@ def resolve_redis_url(settings: Settings) -> str:
     return f"redis://127.0.0.1:{state['port']}/0"
 
 
+def resolve_broker_url(settings: Settings, *, redis_url: str | None = None) -> str:
+    """``QUANPAI_BROKER_URL`` when set (the queues on a Redis of their own, ``noeviction``),
+    else the catalog's Redis (``redis_url`` or ``REDIS_URL``)."""
+    return settings.broker_url or redis_url or resolve_redis_url(settings)
+
+
 def status(settings: Settings) -> ServiceStatus:
     if settings.redis_url:
         return ServiceStatus(settings.redis_url, True, None, clickhouse_target(settings))

@@ -90,6 +90,7 @@ class Settings:
 
     var_dir: Path = Path("var")
     redis_url: str | None = None  # None: the private redis-server of ``quanpai services``
+    broker_url: str | None = None  # Dramatiq's queues on their own Redis; None: redis_url
     redis_port: int = 0  # port for the private redis-server; 0 picks a free one
     clickhouse_url: str | None = None  # None: embedded chDB under var_dir/chdb
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
@@ -266,6 +267,7 @@ def _lang(value: str) -> str:
 _FIELDS: list[tuple[str, str, str, Callable[[str], Any]]] = [
     ("QUANPAI_VAR", "var_dir", "var_dir", Path),
     ("REDIS_URL", "redis_url", "redis_url", _redis_url),
+    ("QUANPAI_BROKER_URL", "broker_url", "broker_url", _redis_url),
     ("QUANPAI_REDIS_PORT", "redis_port", "redis_port", _port),
     ("CLICKHOUSE_URL", "clickhouse_url", "clickhouse_url", _clickhouse_url),
     ("QUANPAI_TIMEZONE", "timezone", "timezone", _timezone),

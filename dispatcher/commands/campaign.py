@@ -144,7 +144,7 @@ def _summary(campaign: Campaign) -> str:
 def _warn_without_workers(deps: LaunchDeps) -> None:
     from dispatcher.broker import live_workers
 
-    if live_workers(deps.client, exclude=deps.actor.broker.broker_id) == 0:
+    if live_workers(deps.actor.broker.client, exclude=deps.actor.broker.broker_id) == 0:
         print("warning: no worker has a live heartbeat; the batches wait in the queue until "
               "`quanpai worker` runs", flush=True)
 

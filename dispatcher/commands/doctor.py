@@ -61,16 +61,19 @@ def _worst(problems: list[tuple[Status, str, str]]) -> tuple[Status, str, str]:
     return worst, details, fixes
 
 
-def check_redis(settings: Settings) -> tuple[Check, float | None]:
-    """Role, eviction policy and AOF of the Redis in ``REDIS_URL``; also its clock offset."""
+def check_redis(settings: Settings, *, broker: bool = False) -> tuple[Check, float | None]:
+    """Role, eviction policy and AOF of the Redis in ``REDIS_URL`` (or of the broker's, in
+    ``QUANPAI_BROKER_URL``); also its clock offset."""
     import redis
 
     from infra.services import resolve_redis_url
 
+    name, variable = ("Redis broker", "QUANPAI_BROKER_URL") if broker else ("Redis", "REDIS_URL")
     try:
-        url = resolve_redis_url(settings)
+        url = settings.broker_url if broker and settings.broker_url else resolve_redis_url(
+            settings)
     except QuanpaiError as exc:
-        return Check("Redis", "fail", str(exc),
+        return Check(name, "fail", str(exc),
                      "运行 `quanpai services up`，或设置 REDIS_URL"), None
     client = redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT_S,
                                   socket_timeout=TIMEOUT_S)
@@ -84,8 +87,8 @@ def check_redis(settings: Settings) -> tuple[Check, float | None]:
         except redis.ResponseError:  # CONFIG disabled (managed Redis): say so, do not guess
             config = {}
     except redis.RedisError as exc:
-        return Check("Redis", "fail", f"{_safe(url)} 无法连接: {exc}",
-                     "启动 Redis（`quanpai services up`）或改正 REDIS_URL；检查防火墙"), None
+        return Check(name, "fail", f"{_safe(url)} 无法连接: {exc}",
+                     f"启动 Redis（`quanpai services up`）或改正 {variable}；检查防火墙"), None
     finally:
         client.close()
     version = str(info.get("redis_version", "?"))
@@ -110,7 +113,7 @@ def check_redis(settings: Settings) -> tuple[Check, float | None]:
         if config.get("appendonly") != "yes":
             problems.append(("warn", "appendonly=no: 重启会丢失已发券与活动进度",
                              "CONFIG SET appendonly yes（并写入 redis.conf）"))
-    return Check("Redis", *_worst(problems)), offset
+    return Check(name, *_worst(problems)), offset
 
 
 def check_clickhouse(settings: Settings) -> tuple[Check, float | None]:
@@ -205,13 +208,14 @@ def check_clock(offsets: dict[str, float | None]) -> Check:
 def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order an operator would fix things."""
     redis_row, redis_offset = check_redis(settings)
+    broker_rows = [check_redis(settings, broker=True)[0]] if settings.broker_url else []
     ch_row, ch_offset = check_clickhouse(settings)
     providers: list[Callable[[], Check]] = [
         lambda: check_provider("微信 WeChat", settings.wechat.base_url, "WECHAT_BASE_URL"),
         lambda: check_provider("短信 SMS", settings.sms.base_url, "SMS_BASE_URL"),
         lambda: check_provider("支付宝 Alipay", settings.alipay.base_url, "ALIPAY_BASE_URL"),
     ]
-    return [redis_row, ch_row, *(p() for p in providers), check_keys(settings),
+    return [redis_row, *broker_rows, ch_row, *(p() for p in providers), check_keys(settings),
             check_clock({"Redis": redis_offset, "ClickHouse": ch_offset})]
 
 

@@ -45,6 +45,7 @@ def test_healthy_dependencies_pass(redis_server: RedisServer,
     assert all(c["status"] in ("ok", "warn") for c in checks.values()), checks
     assert checks["Redis"]["status"] == "ok"
     assert "noeviction" in checks["Redis"]["detail"]
+    assert "Redis broker" not in checks  # the broker shares REDIS_URL unless set apart
     assert "ClickHouse 18" in checks["ClickHouse"]["detail"]
     assert checks["时钟 clock"]["status"] == "ok"
 
@@ -72,6 +73,7 @@ def test_eviction_policy_and_unreachable_provider_are_named(
     server.start()
     try:
         env = {"REDIS_URL": server.url, **sims.env(),
+               "QUANPAI_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
                "SMS_BASE_URL": f"http://127.0.0.1:{free_port()}"}
         code, checks = rows(env)
     finally:
@@ -80,5 +82,7 @@ def test_eviction_policy_and_unreachable_provider_are_named(
     assert checks["Redis"]["status"] == "fail"
     assert "allkeys-lru" in checks["Redis"]["detail"]
     assert "noeviction" in checks["Redis"]["fix"]
+    assert checks["Redis broker"]["status"] == "fail"
+    assert "QUANPAI_BROKER_URL" in checks["Redis broker"]["fix"]
     assert checks["短信 SMS"]["status"] == "fail"
     assert checks["微信 WeChat"]["status"] == "ok"

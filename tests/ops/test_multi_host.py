@@ -27,6 +27,7 @@ from tests.dispatcher.test_exactly_once import check_issued_once, snapshot
 from tests.ops.conftest import Samples, scrape, total
 from tests.ops.netlab import NetLab, kill_namespace, pids_in
 
+BROKER_PORT = 6380  # the queues on a Redis of their own, as docs/deploy.md sets them up
 REDIS_PORT, SMS_PORT, WECHAT_PORT, ALIPAY_PORT, METRICS_PORT = 6379, 18702, 18701, 18703, 9400
 QUANPAI = [sys.executable, "-m", "dispatcher.cli"]
 
@@ -46,21 +47,24 @@ def lab(tmp_path: Path) -> Iterator[NetLab]:
 def test_campaign_across_hosts_survives_losing_one(lab: NetLab, tmp_path: Path) -> None:
     services = lab.addresses["services"]
     env = {**os.environ, "REDIS_URL": f"redis://{services}:{REDIS_PORT}/0",
+           "QUANPAI_BROKER_URL": f"redis://{services}:{BROKER_PORT}/0",
            "QUANPAI_VAR": str(tmp_path / "var"), "SMS_QUIET_HOURS": "off",
            "SMS_BASE_URL": f"http://{services}:{SMS_PORT}",
            "WECHAT_BASE_URL": f"http://{services}:{WECHAT_PORT}",
            "ALIPAY_BASE_URL": f"http://{services}:{ALIPAY_PORT}/gateway.do"}
     for key in ("PROMETHEUS_MULTIPROC_DIR", "QUANPAI_METRICS_OWNER", "QUANPAI_METRICS_PORT"):
         env.pop(key, None)
-    (tmp_path / "redis").mkdir()
-    lab.spawn("services", ["redis-server", "--bind", "0.0.0.0", "--port", str(REDIS_PORT),
-                           "--protected-mode", "no", "--dir", str(tmp_path / "redis"),
-                           "--appendonly", "yes", "--save", "", "--maxmemory-policy",
-                           "noeviction"], env=env, log=tmp_path / "redis.log")
+    for port in (REDIS_PORT, BROKER_PORT):
+        (tmp_path / f"redis-{port}").mkdir()
+        lab.spawn("services", ["redis-server", "--bind", "0.0.0.0", "--port", str(port),
+                               "--protected-mode", "no", "--dir", str(tmp_path / f"redis-{port}"),
+                               "--appendonly", "yes", "--save", "", "--maxmemory-policy",
+                               "noeviction"], env=env, log=tmp_path / f"redis-{port}.log")
     lab.spawn("services", [*QUANPAI, "simulate", "--host", "0.0.0.0", "--latency-ms", "300",
                            "--sms-port", str(SMS_PORT), "--wechat-port", str(WECHAT_PORT),
                            "--alipay-port", str(ALIPAY_PORT)], env=env, log=tmp_path / "sim.log")
     assert wait_port(services, REDIS_PORT, timeout=30), "redis did not start on its host"
+    assert wait_port(services, BROKER_PORT, timeout=30), "broker redis did not start"
     assert wait_port(services, SMS_PORT, timeout=60), "simulators did not start on their host"
     for host in ("host-a", "host-b"):
         lab.spawn(host, [*QUANPAI, "--metrics-port", str(METRICS_PORT), "worker", "--threads",
@@ -71,7 +75,8 @@ def test_campaign_across_hosts_survives_losing_one(lab: NetLab, tmp_path: Path) 
         assert wait_port(lab.addresses[host], METRICS_PORT, timeout=60), f"{host} did not start"
 
     settings = replace(load_settings({k: v for k, v in env.items()
-                                      if k.startswith(("REDIS_", "SMS_", "QUANPAI_VAR"))}),
+                                      if k.startswith(("REDIS_", "SMS_", "QUANPAI_VAR",
+                                                       "QUANPAI_BROKER"))}),
                        batch_size=25)
     members = snapshot(1000)
     client = redis.Redis.from_url(settings.redis_url or "")
@@ -99,6 +104,11 @@ def test_campaign_across_hosts_survives_losing_one(lab: NetLab, tmp_path: Path) 
     sms = sms_counts(services)
     assert sms.get("recipients") == len(members)
     assert sms.get("repeats", 0) == 0  # calls in flight on host-a were resolved, not resent
+    # The queues lived on the broker's Redis only; the catalog's Redis has none of them.
+    broker = redis.Redis.from_url(env["QUANPAI_BROKER_URL"])
+    assert broker.keys("quanpai-dq:*")
+    broker.close()
+    assert not client.keys("quanpai-dq:*")
     chdb = ChdbClient(path=tmp_path / "chdb")
     try:
         check_issued_once(client, chdb, settings=settings, campaign=campaign, members=members)
