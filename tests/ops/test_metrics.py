@@ -122,3 +122,16 @@ def test_ready_is_503_naming_clickhouse_when_its_server_is_unreachable(
             assert reply.headers["X-Request-Id"]
     finally:
         stop_process(api)
+
+
+def test_the_dashboard_shows_only_metrics_the_processes_export(
+    demo_campaign: CampaignRun,
+) -> None:
+    from tests.ops.test_deploy import dashboard_metrics
+
+    exported = {name for samples in demo_campaign.after.values() for name, _ in samples}
+    wanted = dashboard_metrics()
+    # No scheduler ran in this campaign; its gauges are the ones infra.metrics defines.
+    scheduler = {"quanpai_scheduler_next_run_timestamp_seconds", "quanpai_scheduler_lease_held"}
+    assert wanted - exported <= scheduler, wanted - exported
+    assert len(wanted & exported) >= 12
