@@ -18,7 +18,7 @@ import dramatiq
 import redis
 
 from analytics.events import Event, EventSink
-from analytics.stream import RedisStreamSink
+from analytics.stream import RedisStreamSink, StreamReader
 from catalog.issuance import IssuedCoupon
 from channels.base import Channel, Message, SendResult
 from infra import logs
@@ -119,26 +119,22 @@ class StreamBacklog:
     """Read at each scrape: how many events wait in the stream and how old the oldest is (the
     loader deletes what it has stored, so whatever is in the stream is not loaded yet)."""
 
-    def __init__(self, *, client: redis.Redis, stream: str) -> None:
-        self._client = client
-        self._stream = stream
+    def __init__(self, *, reader: StreamReader) -> None:
+        self._reader = reader
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        length = GaugeMetricFamily("quanpai_loader_stream_length", "Entries in the event stream")
-        age = GaugeMetricFamily("quanpai_loader_oldest_pending_seconds",
-                                "Age of the oldest event not yet loaded")
         try:
-            pipe = self._client.pipeline(transaction=False)
-            pipe.xlen(self._stream)
-            pipe.xrange(self._stream, count=1)
-            size, first = pipe.execute()
+            backlog = self._reader.backlog()
         except redis.RedisError:
             return  # no value rather than a wrong one; the loader's own logs say why
-        length.add_metric([], float(size))
-        oldest_ms = int(first[0][0].split(b"-")[0]) if first else None
-        age.add_metric([], max(0.0, time.time() - oldest_ms / 1000) if oldest_ms else 0.0)
+        length = GaugeMetricFamily("quanpai_loader_stream_length", "Entries in the event stream")
+        length.add_metric([], float(backlog.entries))
+        age = GaugeMetricFamily("quanpai_loader_oldest_pending_seconds",
+                                "Age of the oldest event not yet loaded")
+        oldest = backlog.oldest_ms
+        age.add_metric([], max(0.0, time.time() - oldest / 1000) if oldest else 0.0)
         yield length
         yield age
 

@@ -50,7 +50,7 @@ def _reader(settings: Settings) -> tuple[StreamReader, redis.Redis]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     reader, client = _reader(settings)
     ch = open_clickhouse(settings)
-    add_collector(StreamBacklog(client=client, stream=settings.events_stream))
+    add_collector(StreamBacklog(reader=reader))
     try:
         if args.once:
             print(f"loaded {drain(reader=reader, ch=ch, kill_at=settings.test_kill_at):,} "
