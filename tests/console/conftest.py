@@ -125,6 +125,16 @@ class ConsolePage:
         self.page.locator(f'nav a[data-page="{route}"]').click()
         self.page.wait_for_selector(f'nav a[data-page="{route}"][aria-current="page"]')
 
+    def canvas_painted(self, selector: str) -> bool:
+        """Whether the chart under ``selector`` has any non-transparent pixel."""
+        return bool(self.page.evaluate("""(selector) => {
+            const canvas = document.querySelector(selector + ' canvas');
+            if (!canvas || !canvas.width || !canvas.height) return false;
+            const data = canvas.getContext('2d').getImageData(0, 0, canvas.width,
+                                                               canvas.height).data;
+            for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) return true;
+            return false; }""", selector))
+
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"

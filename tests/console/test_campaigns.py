@@ -92,6 +92,24 @@ def test_wizard_launches_a_campaign_with_a_holdout_that_completes(
     assert str(state["held_out"]) in row and str(state["issued"]) in row
     console.screenshot("campaigns")
 
+    # 效果分析: the chart drawn and the numbers of `quanpai roi --format json`
+    report = json.loads(console_stack.quanpai("roi", "--campaign", campaign_id,
+                                              "--format", "json"))
+    expected = report["campaigns"][0]["rows"][0]
+    console.go("results")
+    _pick(console, "活动", campaign_id)
+    page.locator('[data-test="funnel-table"] tbody tr').first.wait_for()
+    page.wait_for_timeout(1000)  # the charts' entry animation
+    for chart in ("funnel-chart", "uplift-chart"):
+        assert console.canvas_painted(f'[data-test="{chart}"]'), chart
+    shown = dict(row.split()[:2] for row in
+                 page.locator('[data-test="funnel-table"] tbody tr').all_inner_texts())
+    assert shown == {"目标人群": str(expected["targeted"]), "已发券": str(expected["issued"]),
+                     "已发送": str(expected["sent"]), "已送达": str(expected["delivered"]),
+                     "已核销": str(expected["redeemed"])}
+    assert expected["held_out"] == state["held_out"]
+    console.screenshot("results")
+
 
 def test_wizard_errors_show_beside_the_field(console: ConsolePage, console_stack: Stack
                                            ) -> None:

@@ -34,16 +34,6 @@ def _wait_count(console: ConsolePage, *, equal: int | None = None,
         return equal !== null ? n === equal : n !== notEqual; }""", arg=[equal, not_equal])
 
 
-def _canvas_painted(console: ConsolePage, selector: str) -> bool:
-    """Whether the chart's canvas has any non-transparent pixel."""
-    return bool(console.page.evaluate("""(selector) => {
-        const canvas = document.querySelector(selector + ' canvas');
-        if (!canvas || !canvas.width || !canvas.height) return false;
-        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-        for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) return true;
-        return false; }""", selector))
-
-
 def _error_beside(console: ConsolePage, label: str) -> str:
     """The error message shown under the input labelled ``label`` (waits for it)."""
     error = console.page.locator(".el-form-item", has=console.page.get_by_label(label)).locator(
@@ -87,7 +77,7 @@ def test_segment_count_follows_the_conditions_and_a_snapshot_is_saved(
 
     page.wait_for_function("document.querySelector('[data-test=rfm-heatmap] canvas') !== null")
     page.wait_for_timeout(800)  # the chart's entry animation
-    assert _canvas_painted(console, '[data-test="rfm-heatmap"]')
+    assert console.canvas_painted('[data-test="rfm-heatmap"]')
 
     page.get_by_label("快照标识（字母、数字、- 或 _）").fill("gold-members")
     page.get_by_label("快照名称（中文）").fill("金卡会员")

@@ -8,37 +8,38 @@
   const STAGES = ["targeted", "issued", "sent", "delivered", "redeemed"];
 
   function stageLabel(stage) { return t(stage === "targeted" ? "res_targeted" : stage === "redeemed" ? "res_redeemed" : "cmp_" + stage); }
-  function pick(obj, ...names) {
-    for (const n of names) if (obj && obj[n] !== undefined && obj[n] !== null) return obj[n];
-    return null;
-  }
 
   window.QP.pages.results = {
-    data() { return { campaigns: [], selected: "", roi: null, error: "", loading: false }; },
+    data() { return { campaigns: [], selected: "", roi: null, byChannel: [], error: "", loading: false }; },
     computed: {
+      overall() { return this.roi && this.roi.campaigns.length ? this.roi.campaigns[0].rows[0] : null; },
       funnelRows() {
-        if (!this.roi) return [];
-        return STAGES.map((s) => ({ stage: s, label: stageLabel(s), members: pick(this.roi, s) }))
-          .filter((r) => r.members !== null);
+        const r = this.overall;
+        if (!r) return [];
+        return STAGES.map((s) => ({ stage: s, label: stageLabel(s), members: r[s] }));
       },
       upliftRows() {
-        const r = this.roi;
+        const r = this.overall;
         if (!r) return [];
-        const interval = pick(r, "incremental_revenue_interval_fen", "interval_fen") || [];
+        const interval = r.incremental_revenue_low_fen === null ? "—"
+          : `${yuan(r.incremental_revenue_low_fen)} ~ ${yuan(r.incremental_revenue_high_fen)}`;
         return [
-          { name: t("res_treated"), value: yuan(pick(r, "revenue_per_treated_fen", "treated_revenue_per_member_fen")) },
-          { name: t("res_control"), value: yuan(pick(r, "revenue_per_held_out_fen", "held_out_revenue_per_member_fen")) },
-          { name: t("res_incremental"), value: yuan(pick(r, "incremental_revenue_fen")) },
-          { name: t("res_interval"), value: interval.length === 2 ? `${yuan(interval[0])} ~ ${yuan(interval[1])}` : "—" },
-          { name: t("res_redemption_rate"), value: percent(pick(r, "redemption_rate")) },
-          { name: t("res_cost"), value: yuan(pick(r, "total_cost_fen", "cost_fen")) },
-          { name: t("res_roi"), value: pick(r, "roi") === null ? "—" : Number(r.roi).toFixed(2) },
+          { name: t("res_treated"), value: yuan(r.revenue_per_treated_fen) },
+          { name: t("res_control"), value: yuan(r.revenue_per_held_fen) },
+          { name: t("res_incremental"), value: yuan(r.incremental_revenue_fen) },
+          { name: t("res_interval"), value: interval },
+          { name: t("res_redemption_rate"), value: percent(r.redemption_rate) },
+          { name: t("res_cost"), value: yuan(r.cost_fen) },
+          { name: t("res_roi"), value: r.roi === null ? "—" : `${r.roi.toFixed(2)}` +
+            (r.roi_low === null ? "" : ` (${r.roi_low.toFixed(2)} ~ ${r.roi_high.toFixed(2)})`) },
         ];
       },
-      channelRows() { return (this.roi && (this.roi.by_channel || [])) || []; },
+      note() { return this.overall ? this.overall.note : ""; },
+      channelRows() { return this.byChannel; },
     },
     async mounted() {
-      try { this.campaigns = (await api.get("/v1/campaigns")).campaigns; } catch (exc) { this.error = exc.message; }
+      // an analyst may not list campaigns: the id is typed instead
+      try { this.campaigns = (await api.get("/v1/campaigns")).campaigns; } catch (exc) { this.campaigns = []; }
       if (this.campaigns.length && !this.selected) { this.selected = this.campaigns[0].campaign_id; this.load(); }
     },
     beforeUnmount() { charts.dispose(this.$refs.funnel); charts.dispose(this.$refs.uplift); },
@@ -47,15 +48,19 @@
       async load() {
         this.error = ""; this.loading = true;
         try {
-          this.roi = await api.get(`/v1/campaigns/${encodeURIComponent(this.selected)}/roi`);
+          const path = `/v1/campaigns/${encodeURIComponent(this.selected)}/roi`;
+          this.roi = await api.get(path);
+          const channels = await api.get(`${path}?by=channel`);
+          this.byChannel = channels.campaigns.length ? channels.campaigns[0].rows : [];
           await this.$nextTick();
           this.draw();
         } catch (exc) {
           this.roi = null;
-          this.error = exc.status === 404 && !exc.body.field ? t("not_available") + `（${exc.message}）` : exc.message;
+          this.error = exc.message;
         } finally { this.loading = false; }
       },
       draw() {
+        if (!this.overall) return;
         const font = { fontFamily: charts.font };
         charts.draw(this.$refs.funnel, {
           textStyle: font, tooltip: { trigger: "item" },
@@ -63,22 +68,18 @@
                      label: { show: true, position: "inside", formatter: "{b}: {c}" },
                      data: this.funnelRows.map((r) => ({ name: r.label, value: r.members })) }],
         });
-        const r = this.roi;
-        const treated = pick(r, "revenue_per_treated_fen", "treated_revenue_per_member_fen");
-        const control = pick(r, "revenue_per_held_out_fen", "held_out_revenue_per_member_fen");
-        const interval = pick(r, "incremental_revenue_interval_fen", "interval_fen") || [];
-        const inc = pick(r, "incremental_revenue_fen");
-        const fen = (v) => (v === null || v === undefined ? 0 : v / 100);
+        const r = this.overall;
+        const fen = (v) => (v === null || v === undefined ? null : v / 100);
+        const low = fen(r.incremental_revenue_low_fen), high = fen(r.incremental_revenue_high_fen);
         charts.draw(this.$refs.uplift, {
           textStyle: font, tooltip: { trigger: "axis" }, grid: { left: 70, right: 20, top: 30, bottom: 40 },
           xAxis: { type: "category", data: [t("res_treated"), t("res_control"), t("res_incremental")] },
           yAxis: { type: "value", name: t("yuan") },
           series: [
-            { type: "bar", data: [fen(treated), fen(control), fen(inc)], label: { show: true, position: "top" } },
-            { type: "line", name: t("res_interval"), symbol: "rect", lineStyle: { type: "dashed" },
-              data: interval.length === 2 ? [null, null, fen(interval[1])] : [] },
-            { type: "line", name: t("res_interval"), symbol: "rect", lineStyle: { type: "dashed" },
-              data: interval.length === 2 ? [null, null, fen(interval[0])] : [] },
+            { type: "bar", data: [fen(r.revenue_per_treated_fen), fen(r.revenue_per_held_fen), fen(r.incremental_revenue_fen)],
+              label: { show: true, position: "top" } },
+            { type: "scatter", name: t("res_interval"), symbol: "rect", symbolSize: [24, 3],
+              data: low === null ? [] : [[2, low], [2, high]] },
           ],
         });
       },
@@ -88,7 +89,7 @@
       <section class="qp-card">
         <el-form label-position="top" @submit.prevent="load" class="qp-row">
           <el-form-item :label="t('res_campaign')" for="res-campaign">
-            <el-select id="res-campaign" v-model="selected" filterable style="min-width: 260px" :aria-label="t('res_campaign')" @change="load">
+            <el-select id="res-campaign" v-model="selected" filterable allow-create default-first-option style="min-width: 260px" :aria-label="t('res_campaign')" @change="load">
               <el-option v-for="c in campaigns" :key="c.campaign_id" :value="c.campaign_id" :label="c.campaign_id + ' · ' + (c.name || '')" />
             </el-select>
           </el-form-item>
@@ -119,10 +120,11 @@
           </el-table>
         </section>
       </div>
+      <el-alert v-if="note" type="info" :title="note" :closable="false" data-test="roi-note" />
       <section class="qp-card" v-if="channelRows.length">
         <h2>{{ t('res_by_channel') }}</h2>
         <el-table :data="channelRows" size="small">
-          <el-table-column prop="channel" :label="t('res_channel')" />
+          <el-table-column prop="value" :label="t('res_channel')" />
           <el-table-column prop="sent" :label="t('cmp_sent')" />
           <el-table-column prop="delivered" :label="t('cmp_delivered')" />
           <el-table-column prop="redeemed" :label="t('res_redeemed')" />
