@@ -42,8 +42,9 @@ async def sim_stats(session: aiohttp.ClientSession, base_url: str) -> dict[str, 
         return data
 
 
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
-    """Poll ``predicate`` until true; fail the test after ``timeout_s``."""
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
+    """Poll ``predicate`` until true; fail the test after ``timeout_s`` (generous: a busy
+    machine delays callbacks by seconds, and a passing test returns as soon as it holds)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not await predicate():
         if asyncio.get_running_loop().time() > deadline:

@@ -196,11 +196,14 @@ def test_system_error_is_retried_later_and_plain_token_api_works(redis_url: str)
 
 def test_token_expiring_while_a_batch_is_in_flight(redis_url: str) -> None:
     async def scenario() -> None:
-        async with world(redis_url, faults=Faults(latency_ms=5)) as w:
+        # 120 calls of 20 ms, four at a time, take at least 0.6 s; the token expires once a
+        # few have been answered, so the expiry lands mid-batch however busy the machine is.
+        async with world(redis_url, faults=Faults(latency_ms=20)) as w:
             channel = w.template(concurrency=4)
 
             async def expire_soon() -> None:
-                await asyncio.sleep(0.05)
+                while (await sim_stats(w.session, w.url))["counts"].get("template_sent", 0) < 8:
+                    await asyncio.sleep(0.005)
                 async with w.session.post(w.url + "/_sim/expire_tokens") as resp:
                     assert resp.status == 200
 
