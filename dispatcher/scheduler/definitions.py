@@ -1,18 +1,22 @@
 """Recurring definitions: what to send, to whom, when; one validator for YAML files and JSON.
 
     id: bday                       # a-z, 0-9 and -, used in campaign ids (bday-2026-12-03)
-    name: 生日券
     trigger: {type: birthday, days_before: 0}
     audience:                      # where members and purchases are, as in a segment rules file
       transactions: {path: transactions.parquet}
       members: {path: members.parquet}
       where: {reachable: [wechat, sms]}   # optional: segmentation's condition language
-    coupon: {title: 生日券, threshold_fen: 5000, discount_fen: 2000, valid_days: 7}
-    channels: [wechat, sms]
-    holdout_permille: 50
     send_at: "10:00"               # merchant time
     lateness: 6h                   # a run missed by more than this is skipped and reported
     start: 2026-01-01              # optional: first day considered (default: the day it is added)
+    # what each run sends: the fields of a campaign definition (dispatcher/definition.py),
+    # checked by its validator
+    name: 生日券
+    coupon: {title: 生日券, threshold_fen: 5000, discount_fen: 2000, valid_days: 7}
+    channels: [wechat, sms]
+    content: {store: 全部门店}
+    holdout_permille: 50
+    frequency_cap: {messages: 1, days: 3}
 
 Triggers: ``birthday`` (days_before), ``wake_up`` (inactive_days, cooldown_days, optional
 max_p_alive), ``holiday`` (occasions, days_before), ``member_day`` (weekly: [wed] or
@@ -25,14 +29,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from dispatcher.campaigns import CHANNELS
+from dispatcher.definition import Audience, CampaignDefinition
+from dispatcher.definition import parse_definition as parse_campaign
+from dispatcher.errors import DefinitionError
 from dispatcher.scheduler.errors import InvalidDefinition
 from dispatcher.scheduler.holidays import OCCASIONS
 from segmentation.errors import InvalidRule
@@ -43,8 +49,10 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _DURATION = re.compile(r"^(\d+)\s*(m|h|d)$")
-_TOP = {"id", "name", "trigger", "audience", "coupon", "channels", "holdout_permille", "send_at",
-        "lateness", "timezone", "start"}
+_OWN = {"id", "trigger", "audience", "send_at", "lateness", "timezone", "start"}
+# The campaign each run creates; validated by the campaign definition's own parser.
+CAMPAIGN_KEYS = {"name", "coupon", "channels", "content", "holdout_permille", "budget",
+                 "frequency_cap", "send_rate_per_s"}
 # No `where`: every member of the data. parse_rules wants a condition, and this one always holds.
 _EVERYONE = {"any": [{"has_purchased": True}, {"has_purchased": False}]}
 AUDIENCE_SEGMENT = "audience"
@@ -65,32 +73,24 @@ class Trigger:
 
 
 @dataclass(frozen=True)
-class Coupon:
-    """The coupon each member of a run gets (a threshold coupon: 满X减Y)."""
-
-    title: str
-    threshold_fen: int
-    discount_fen: int
-    valid_days: int
-
-
-@dataclass(frozen=True)
 class Definition:
     """A validated recurring definition; ``source`` is the mapping it came from (stored as is,
     with audience paths made absolute)."""
 
     id: str
-    name: str
     trigger: Trigger
     audience: RulesFile
-    coupon: Coupon
-    channels: tuple[str, ...]
-    holdout_permille: int
+    campaign: CampaignDefinition
     send_at: dt.time
     lateness: dt.timedelta
     timezone: ZoneInfo
     start: dt.date | None
     source: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The operator's name for the definition (its campaigns' name)."""
+        return self.campaign.name
 
 
 def _mapping(value: Any, path: str) -> dict[str, Any]:
@@ -197,17 +197,16 @@ def _audience(data: Any, base: Path, timezone: str) -> tuple[RulesFile, dict[str
     return parsed, resolved
 
 
-def _coupon(data: Any) -> Coupon:
-    spec = _mapping(data, "coupon")
-    _unknown(spec, {"title", "threshold_fen", "discount_fen", "valid_days"}, "coupon")
-    threshold = _int(spec, "threshold_fen", "coupon", 0, 0, 100_000_000)
-    discount = _int(spec, "discount_fen", "coupon", None, 1, 100_000_000)
-    if threshold and discount >= threshold:
-        raise InvalidDefinition("coupon.discount_fen", "must be below threshold_fen")
-    title = spec.get("title") or f"满{threshold // 100}减{discount // 100}券"
-    if not isinstance(title, str) or len(title) > 20:
-        raise InvalidDefinition("coupon.title", "must be text of at most 20 characters")
-    return Coupon(title, threshold, discount, _int(spec, "valid_days", "coupon", 7, 1, 366))
+def _campaign(top: dict[str, Any], schedule_id: str) -> CampaignDefinition:
+    fields = {k: v for k, v in top.items() if k in CAMPAIGN_KEYS}
+    fields.setdefault("name", schedule_id)
+    # The audience of a run is the day's trigger and filter, handed to the launch directly.
+    fields["audience"] = {"snapshot": f"schedule:{schedule_id}"}
+    try:
+        parsed = parse_campaign(fields)
+    except DefinitionError as exc:
+        raise InvalidDefinition(exc.field, exc.message) from None
+    return replace(parsed, audience=Audience(segment=f"schedule:{schedule_id}"))
 
 
 def _duration(value: Any, path: str) -> dt.timedelta:
@@ -225,14 +224,11 @@ def parse_definition(data: Any, *, base: Path, default_timezone: str = "Asia/Sha
                      ) -> Definition:
     """Validate a definition (parsed YAML or JSON); relative paths resolve against ``base``."""
     top = _mapping(data, "definition")
-    _unknown(top, _TOP, "")
+    _unknown(top, _OWN | CAMPAIGN_KEYS, "")
     schedule_id = top.get("id")
     if not isinstance(schedule_id, str) or not _ID.match(schedule_id):
         raise InvalidDefinition("id", "is required: 1-40 of a-z, 0-9 and -, starting with a "
                                 f"letter or digit, got {schedule_id!r}")
-    name = top.get("name", schedule_id)
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidDefinition("name", "must be non-empty text")
     zone_name = str(top.get("timezone", default_timezone))
     try:
         timezone = ZoneInfo(zone_name)
@@ -246,14 +242,7 @@ def parse_definition(data: Any, *, base: Path, default_timezone: str = "Asia/Sha
     audience, audience_source = _audience(top["audience"], base, zone_name)
     if audience.members is None:
         raise InvalidDefinition("audience.members", "is required: addresses and birthdays")
-    if "coupon" not in top:
-        raise InvalidDefinition("coupon", "is required")
-    coupon = _coupon(top["coupon"])
-    channels = tuple(str(c) for c in _list(top.get("channels", ["wechat", "sms"]), "channels"))
-    for channel in channels:
-        if channel not in CHANNELS:
-            raise InvalidDefinition("channels", f"{channel!r} is not one of {', '.join(CHANNELS)}")
-    holdout = _int(top, "holdout_permille", "", 0, 0, 500)
+    campaign = _campaign(top, schedule_id)
     match = _TIME.match(str(top.get("send_at", "10:00")))
     if not match:
         raise InvalidDefinition("send_at", f"must be a time such as 10:00, got "
@@ -268,8 +257,7 @@ def parse_definition(data: Any, *, base: Path, default_timezone: str = "Asia/Sha
     source = {**top, "audience": audience_source, "timezone": zone_name,
               "start": None if start is None else start.isoformat()}
     return Definition(
-        id=schedule_id, name=name, trigger=trigger, audience=audience, coupon=coupon,
-        channels=channels, holdout_permille=holdout,
+        id=schedule_id, trigger=trigger, audience=audience, campaign=campaign,
         send_at=dt.time(int(match.group(1)), int(match.group(2))),
         lateness=_duration(top.get("lateness", "6h"), "lateness"), timezone=timezone,
         start=start, source=source,

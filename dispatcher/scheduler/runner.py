@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dispatcher.errors import CampaignError
 from dispatcher.scheduler.audience import AudienceLoader
 from dispatcher.scheduler.definitions import Definition, parse_definition
 from dispatcher.scheduler.errors import Fenced, RunSkipped, ScheduleError
@@ -137,7 +138,7 @@ class Scheduler:
                     report.runs.append(self.run(definition, day, now=now, token=token))
             except Fenced:
                 raise
-            except (ScheduleError, SegmentationError) as exc:
+            except (ScheduleError, SegmentationError, CampaignError) as exc:
                 self._store.record_skip(definition.id, day, str(exc))
                 report.skipped.append((definition.id, day, str(exc)))
                 self._log(f"{definition.id} {day}: skipped, {exc}")
@@ -173,7 +174,7 @@ class Scheduler:
                              [c for c in SNAPSHOT_COLUMNS if c in frame.columns]]
         template_id = record.get("template_id")
         if not template_id:
-            template_id = self._starter.prepare(definition, audience_size=len(snapshot))
+            template_id = self._starter.prepare(definition, snapshot=snapshot, now=now)
             self._store.update_run(token, run_id, template_id=template_id)
         started = self._starter.start(definition, campaign_id=run_id, template_id=template_id,
                                       snapshot=snapshot, now=now)

@@ -1,6 +1,6 @@
-"""How a scheduled run becomes a campaign: the ``CampaignStarter`` interface and the launcher
-that goes through ``dispatcher.launch`` (template in the catalog, plan, held-out events, batches
-on the queue).
+"""How a scheduled run becomes a campaign: the ``CampaignStarter`` interface, the starter that
+goes through the campaign launch (``dispatcher.launch``: the same checks, template, plan, held-out
+events and queue as ``quanpai campaign run``), and an in-memory one for dry runs and tests.
 
 The campaign id is the run id (``bday-2026-12-03``), so starting the same run again after a
 crash plans the same batches for the same members (the holdout hash is keyed by the campaign),
@@ -13,16 +13,14 @@ in the run record before launching.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import pandas as pd
 import redis
 
-from analytics.stream import RedisStreamSink
-from catalog.templates import CouponTemplate, save_template
-from dispatcher.campaigns import Campaign, CampaignStore
-from dispatcher.launch import launch
+from catalog.templates import save_template
+from dispatcher.launch import LaunchDeps, enqueue, prepare
 from dispatcher.planner import holdout_mask
 from dispatcher.scheduler.definitions import Definition
 
@@ -40,8 +38,9 @@ class Started:
 class CampaignStarter(Protocol):
     """Creates the campaign of a run."""
 
-    def prepare(self, definition: Definition, *, audience_size: int) -> str:
-        """Create the run's coupon template; returns its id."""
+    def prepare(self, definition: Definition, *, snapshot: pd.DataFrame,
+                now: dt.datetime) -> str:
+        """Check the campaign and create its coupon template; returns the template id."""
 
     def start(self, definition: Definition, *, campaign_id: str, template_id: str,
               snapshot: pd.DataFrame, now: dt.datetime) -> Started:
@@ -74,43 +73,31 @@ class _EnqueueOnce:
 
 
 class LaunchStarter:
-    """Starts runs through ``dispatcher.launch.launch`` onto the Dramatiq queue."""
+    """Starts runs through the campaign launch onto the Dramatiq queue."""
 
-    def __init__(self, *, client: redis.Redis, actor: Any, events: RedisStreamSink,
-                 merchant_id: str, batch_size: int) -> None:
-        self._client = client
-        self._actor = actor
-        self._events = events
-        self._merchant_id = merchant_id
-        self._batch_size = batch_size
-        self._campaigns = CampaignStore(client=client)
+    def __init__(self, *, deps: LaunchDeps) -> None:
+        self._deps = deps
+        self._once = replace(deps, actor=_EnqueueOnce(deps.actor, deps.client))
 
-    def prepare(self, definition: Definition, *, audience_size: int) -> str:
-        """Save a threshold coupon template with stock for the whole audience."""
-        coupon = definition.coupon
-        template = CouponTemplate(
-            merchant_id=self._merchant_id, kind="threshold", name=coupon.title,
-            total_stock=max(audience_size, 1), threshold_fen=coupon.threshold_fen,
-            discount_fen=coupon.discount_fen, valid_days=coupon.valid_days,
-        )
-        return save_template(self._client, template)
+    def prepare(self, definition: Definition, *, snapshot: pd.DataFrame,
+                now: dt.datetime) -> str:
+        """Check the run's campaign (content, channels, coupon) and save its template."""
+        prepared = prepare(definition.campaign, snapshot, deps=self._deps, now=now)
+        if prepared.template is None:  # coupon.template_id: an existing template
+            return prepared.campaign.template_id
+        return save_template(self._deps.client, prepared.template)
 
     def start(self, definition: Definition, *, campaign_id: str, template_id: str,
               snapshot: pd.DataFrame, now: dt.datetime) -> Started:
-        """Launch the campaign; batches are enqueued in plan order."""
+        """Launch the campaign under the run's id with the run's template."""
+        prepared = prepare(definition.campaign, snapshot, deps=self._deps, now=now)
         local_day = now.astimezone(definition.timezone).date()
-        expiry = local_day + dt.timedelta(days=definition.coupon.valid_days - 1)
-        campaign = Campaign(
-            campaign_id=campaign_id, merchant_id=self._merchant_id,
-            name=f"{definition.name} {local_day.isoformat()}", template_id=template_id,
-            coupon_title=definition.coupon.title, channels=definition.channels,
-            holdout_permille=definition.holdout_permille, created_at=now.isoformat(),
-            extra={"expiry": expiry.isoformat(), "schedule": definition.id},
+        campaign = replace(
+            prepared.campaign, campaign_id=campaign_id, template_id=template_id,
+            name=f"{definition.name} {local_day.isoformat()}",
+            extra={**prepared.campaign.extra, "schedule": definition.id},
         )
-        launched, plan = launch(snapshot, campaign=campaign, store=self._campaigns,
-                                actor=_EnqueueOnce(self._actor, self._client),
-                                events=self._events,
-                                batch_size=self._batch_size, now=now)
+        launched, plan = enqueue(prepared.members, campaign=campaign, deps=self._once, now=now)
         return Started(launched.campaign_id, plan.treated, len(plan.held_out),
                        len(plan.batches))
 
@@ -124,7 +111,8 @@ class RecordingStarter:
         self.started: dict[str, list[str]] = {}  # campaign id -> member ids, in start order
         self.starts: list[str] = []  # every start call, repeats included
 
-    def prepare(self, definition: Definition, *, audience_size: int) -> str:
+    def prepare(self, definition: Definition, *, snapshot: pd.DataFrame,
+                now: dt.datetime) -> str:
         """A made-up template id."""
         self.templates += 1
         return f"dry{self.templates}"
@@ -134,7 +122,7 @@ class RecordingStarter:
         """Record the members; the holdout split is the planner's."""
         ids = snapshot["member_id"].astype(str)
         held = holdout_mask(ids, campaign_id=campaign_id,
-                            permille=definition.holdout_permille)
+                            permille=definition.campaign.holdout_permille)
         self.started[campaign_id] = ids.tolist()
         self.starts.append(campaign_id)
         return Started(campaign_id, int((~held).sum()), int(held.sum()), 0)

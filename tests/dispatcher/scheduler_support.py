@@ -14,6 +14,9 @@ import redis
 from analytics.stream import RedisStreamSink
 from dispatcher.actors import register_actors
 from dispatcher.broker import make_broker
+from dispatcher.campaigns import CampaignStore
+from dispatcher.definition import CHANNELS
+from dispatcher.launch import LaunchDeps
 from dispatcher.scheduler.audience import AudienceLoader
 from dispatcher.scheduler.definitions import parse_definition
 from dispatcher.scheduler.lease import Lease
@@ -81,9 +84,10 @@ def scheduler_copy(redis_url: str, *, holder: str = "a", ttl: float = 10.0,
     if actor is None:
         actor = register_actors(make_broker(redis_url), processor=None)
     if starter is None:
-        starter = LaunchStarter(client=client, actor=actor,
-                                events=RedisStreamSink(client=client, stream="quanpai:events"),
-                                merchant_id=MERCHANT, batch_size=batch_size)
+        starter = LaunchStarter(deps=LaunchDeps(
+            client=client, store=CampaignStore(client=client), actor=actor,
+            events=RedisStreamSink(client=client, stream="quanpai:events"),
+            merchant_id=MERCHANT, timezone=SHANGHAI, batch_size=batch_size, channels=CHANNELS))
     scheduler = Scheduler(store=store, lease=lease, starter=starter, loader=AudienceLoader())
     return Copy(scheduler, store, lease, starter, client)
 

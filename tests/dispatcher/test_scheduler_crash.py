@@ -59,10 +59,11 @@ class DiesWhen:
         self._inner = inner
         self._point = point
 
-    def prepare(self, definition: Definition, *, audience_size: int) -> str:
+    def prepare(self, definition: Definition, *, snapshot: pd.DataFrame,
+                now: dt.datetime) -> str:
         if self._point == "prepare":
             raise Killed
-        return self._inner.prepare(definition, audience_size=audience_size)
+        return self._inner.prepare(definition, snapshot=snapshot, now=now)
 
     def start(self, definition: Definition, *, campaign_id: str, template_id: str,
               snapshot: pd.DataFrame, now: dt.datetime) -> Started:
@@ -158,8 +159,9 @@ class Counting:
         self._starts = starts
         self._lock = lock
 
-    def prepare(self, definition: Definition, *, audience_size: int) -> str:
-        return self._inner.prepare(definition, audience_size=audience_size)
+    def prepare(self, definition: Definition, *, snapshot: pd.DataFrame,
+                now: dt.datetime) -> str:
+        return self._inner.prepare(definition, snapshot=snapshot, now=now)
 
     def start(self, definition: Definition, *, campaign_id: str, template_id: str,
               snapshot: pd.DataFrame, now: dt.datetime) -> Started:

@@ -47,7 +47,7 @@ def test_a_valid_definition_parses_with_absolute_paths(tmp_path: Path) -> None:
     parsed = parse_definition(source(), base=tmp_path)
     assert parsed.trigger == Trigger("birthday", days_before=1)
     assert parsed.send_at == dt.time(9, 30) and parsed.lateness == dt.timedelta(days=2)
-    assert parsed.coupon.title == "满50减20券"
+    assert parsed.name == "生日券" and parsed.campaign.coupon.discount_fen == 2000
     assert parsed.source["audience"]["transactions"]["path"] == str(tmp_path / "tx.parquet")
     # The stored source parses again to the same definition (the scheduler re-reads it).
     again = parse_definition(parsed.source, base=Path("/"))
@@ -68,7 +68,8 @@ def test_a_valid_definition_parses_with_absolute_paths(tmp_path: Path) -> None:
                    "where": {"tier": ["diamond"]}}}, "audience.where.tier"),
     ({"audience": {"transactions": {"path": "t"}}}, "audience.members"),
     ({"coupon": {"discount_fen": 6000, "threshold_fen": 5000}}, "coupon.discount_fen"),
-    ({"channels": ["fax"]}, "channels"),
+    ({"channels": ["fax"]}, "channels[0]"),
+    ({"budget": {"max_coupons": 0}}, "budget.max_coupons"),
     ({"holdout_permille": 900}, "holdout_permille"),
     ({"send_at": "25:00"}, "send_at"),
     ({"lateness": "soon"}, "lateness"),
