@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("dispatcher.commands.serve", "run the HTTP API (catalog, campaigns, ROI)"),
     "doctor": ("dispatcher.commands.doctor", "check every configured dependency"),
     "printer-agent": ("printer_agent.cli", "the store printer agent (receipts, QR codes)"),
+    "scheduler": ("dispatcher.commands.scheduler", "run due birthday, wake-up, holiday sends"),
+    "schedule": ("dispatcher.commands.schedule", "recurring send definitions: add, list, preview"),
 }
 # the extra a command needs beyond the base install (default: all), and packages that show
 # an extra is installed: a store PC has only quanpai[printer], and every other command says so

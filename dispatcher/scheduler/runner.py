@@ -187,7 +187,7 @@ class Scheduler:
         return run_id
 
     def serve(self, clock: Clock, *, interval: float, stop: Callable[[], bool],
-              sleep: Callable[[float], None]) -> None:
+              sleep: Callable[[float], object]) -> None:
         """Tick until ``stop()``; a copy that loses the lease stands by and tries again.
 
         A thread renews the lease every third of its life while this copy holds it, so a long
@@ -210,7 +210,7 @@ class Scheduler:
             self._lease.release()
 
     def _serve(self, clock: Clock, *, interval: float, stop: Callable[[], bool],
-               sleep: Callable[[float], None]) -> None:
+               sleep: Callable[[float], object]) -> None:
         leader = False
         while not stop():
             try:
