@@ -193,16 +193,23 @@ def test_two_schedulers_started_together_run_each_period_once(
 
     def drive(index: int) -> None:
         copy = copies[index]
+        stalled = False
         try:
             for day in span:
                 barrier.wait(timeout=60)
+                if stalled:
+                    time.sleep(1.0)  # back from the stall, the other copy asks first
+                    stalled = False
+                led = False
                 try:
-                    if copy.scheduler.tick(at(day)).leader:
-                        leaders[copy.lease.holder] += 1
+                    led = copy.scheduler.tick(at(day)).leader
                 except Fenced:
                     pass  # lost the lease half way: it stands by, as a process would
-                if index == 0 and day == span[4]:
-                    time.sleep(LEASE + 0.5)  # a stall past the lease: the other takes over
+                if led:
+                    leaders[copy.lease.holder] += 1
+                    if day == span[4]:
+                        time.sleep(LEASE + 0.5)  # the leader stalls past its lease
+                        stalled = True
         except BaseException as exc:
             errors.append(exc)
             barrier.abort()
