@@ -142,9 +142,9 @@ class Scheduler:
                 self._store.record_skip(definition.id, day, str(exc))
                 report.skipped.append((definition.id, day, str(exc)))
                 self._log(f"{definition.id} {day}: skipped, {exc}")
-            self._store.set_cursor(token, definition.id, day)
-            dealt = None
             day += dt.timedelta(days=1)
+        # Recorded once per tick: a copy killed before this walks those days again, and their
+        # runs, recorded as launched, are not made twice.
         if dealt is not None:
             self._store.set_cursor(self._token(), definition.id, dealt)
 
@@ -158,13 +158,14 @@ class Scheduler:
         audience = self._loader.load(definition, day)
         due = evaluate(definition.trigger, audience.members, day)
         if record.get("status") != "taken":
-            self._store.update_run(token, run_id, status="taking", day=day.isoformat())
+            # A run killed half way through taking finds its members again: each served
+            # record names the run that took it.
             for group in due.groups:
                 chosen = audience.members.member_id[group.mask & audience.selected]
                 self._store.take(token, schedule_id=definition.id, period=group.period,
                                  run_id=run_id, day_number=day_number(day),
                                  cooldown_days=due.cooldown_days, members=chosen.tolist())
-            self._store.update_run(token, run_id, status="taken")
+            self._store.update_run(token, run_id, status="taken", day=day.isoformat())
         members = self._store.run_members(run_id)
         if not members:
             self._store.update_run(token, run_id, status="empty", members="0")

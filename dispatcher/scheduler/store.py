@@ -29,7 +29,7 @@ if not current or string.match(current, '^(%d+):') ~= ARGV[1] then return -1 end
 """
 _TAKE = _FENCE + """
 local run, today, cooldown = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local taken = 0
+local taken = {}
 for i = 5, #ARGV do
   local member = ARGV[i]
   local seen = redis.call('HGET', KEYS[2], member)
@@ -41,7 +41,7 @@ for i = 5, #ARGV do
   if take then
     redis.call('HSET', KEYS[2], member, today .. ':' .. run)
     redis.call('SADD', KEYS[3], member)
-    taken = taken + 1
+    taken[#taken + 1] = member
   end
 end
 return taken
@@ -145,19 +145,19 @@ class ScheduleStore:
         self._fenced_hset(token, self._key("cursor"), {schedule_id: day.isoformat()})
 
     def take(self, token: int, *, schedule_id: str, period: str, run_id: str, day_number: int,
-             cooldown_days: int, members: Sequence[str]) -> int:
-        """Record ``members`` as served by ``run_id`` where allowed; returns how many were
-        taken (members already served in this period, or within the cooldown, are not)."""
+             cooldown_days: int, members: Sequence[str]) -> list[str]:
+        """Record ``members`` as served by ``run_id`` where allowed; returns those taken
+        (members already served in this period, or within the cooldown, are not)."""
         served = self._key(f"served:{schedule_id}:{period}")
         run_members = self._key(f"run:{run_id}:members")
-        taken = 0
+        taken: list[str] = []
         for start in range(0, len(members), CHUNK):
             chunk = list(members[start : start + CHUNK])
-            result = int(self._take(keys=[self.lease_key, served, run_members],
-                                    args=[token, run_id, day_number, cooldown_days, *chunk]))
-            if result < 0:
+            result = self._take(keys=[self.lease_key, served, run_members],
+                                args=[token, run_id, day_number, cooldown_days, *chunk])
+            if isinstance(result, int):
                 raise Fenced("the scheduler lease moved to another copy; standing by")
-            taken += result
+            taken += [text(m) for m in result]
         return taken
 
     def served_already(self, *, schedule_id: str, period: str, run_id: str, day_number: int,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -73,21 +74,26 @@ class Due:
         return int(sum(int(g.mask.sum()) for g in self.groups))
 
 
-def month_day(days: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Solar month (1-12) and day of month of day numbers."""
-    dates = np.asarray(days, dtype=np.int64).astype("datetime64[D]")
+@lru_cache(maxsize=1)
+def _month_day_table() -> tuple[int, npt.NDArray[np.int16]]:
+    """month * 100 + day of every day of 1900-2100: a lookup is one numpy indexing."""
+    start, end = day_number(dt.date(1900, 1, 1)), day_number(dt.date(2100, 12, 31))
+    dates = np.arange(start, end + 1).astype("datetime64[D]")
     months = dates.astype("datetime64[M]")
-    return (months.astype(np.int64) % 12 + 1,
-            (dates - months.astype("datetime64[D]")).astype(np.int64) + 1)
+    keys = ((months.astype(np.int64) % 12 + 1) * 100
+            + (dates - months.astype("datetime64[D]")).astype(np.int64) + 1)
+    return start, keys.astype(np.int16)
 
 
 def _same_solar_day(days: npt.NDArray[np.int64], target: dt.date) -> Mask:
-    known = days != NO_DAY
-    month, day = month_day(np.where(known, days, 0))
-    hit = (month == target.month) & (day == target.day)
+    start, keys = _month_day_table()
+    offset = days - start
+    inside = (days != NO_DAY) & (offset >= 0) & (offset < len(keys))
+    key = keys[np.clip(offset, 0, len(keys) - 1)]
+    hit = key == target.month * 100 + target.day
     if (target.month, target.day) == (2, 28) and not calendar.isleap(target.year):
-        hit |= (month == 2) & (day == 29)
-    return np.asarray(hit & known)
+        hit |= key == 229
+    return np.asarray(hit & inside)
 
 
 def birthday(members: MemberDays, day: dt.date, days_before: int) -> Due:

@@ -4,6 +4,7 @@ real worker sending to the SMS simulator: nothing is sent twice, each period run
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -201,10 +202,8 @@ def test_two_schedulers_started_together_run_each_period_once(
                     time.sleep(1.0)  # back from the stall, the other copy asks first
                     stalled = False
                 led = False
-                try:
+                with contextlib.suppress(Fenced):  # lost the lease half way: stands by
                     led = copy.scheduler.tick(at(day)).leader
-                except Fenced:
-                    pass  # lost the lease half way: it stands by, as a process would
                 if led:
                     leaders[copy.lease.holder] += 1
                     if day == span[4]:

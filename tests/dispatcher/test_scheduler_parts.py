@@ -216,12 +216,12 @@ def test_take_is_once_per_period_and_respects_the_cooldown(redis_client: redis.R
     store = ScheduleStore(client=redis_client, merchant_id="m")
     first = store.take(token, schedule_id="w", period="wake", run_id="w-1", day_number=100,
                        cooldown_days=30, members=["a", "b"])
-    assert first == 2
+    assert first == ["a", "b"]
     # The same run again (a restart) keeps its members; another run within the cooldown not.
     assert store.take(token, schedule_id="w", period="wake", run_id="w-1", day_number=100,
-                      cooldown_days=30, members=["a", "b"]) == 2
+                      cooldown_days=30, members=["a", "b"]) == ["a", "b"]
     assert store.take(token, schedule_id="w", period="wake", run_id="w-2", day_number=129,
-                      cooldown_days=30, members=["a", "c"]) == 1
+                      cooldown_days=30, members=["a", "c"]) == ["c"]
     assert store.take(token, schedule_id="w", period="wake", run_id="w-3", day_number=130,
-                      cooldown_days=30, members=["a", "b"]) == 2
+                      cooldown_days=30, members=["a", "b"]) == ["a", "b"]
     assert store.run_members("w-2") == {"c"}
