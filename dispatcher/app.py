@@ -49,6 +49,9 @@ def compose(*, secret: bytes, catalog: Catalog,
     catalog_routes(app, catalog=catalog)
     if campaigns is not None:
         add_campaign_routes(app, launch=campaigns)
+        from dispatcher.scheduler.api import add_schedule_routes
+
+        add_schedule_routes(app, client=campaigns.client, timezone=campaigns.timezone)
     if segments is not None:
         segment_routes(app, service=segments)
     console_routes(app, secret=secret, timezone=str(catalog.tz))

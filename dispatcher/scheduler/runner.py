@@ -18,11 +18,11 @@ members the run had already taken, step 3 reuses the template, step 4 plans the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,7 +75,6 @@ class Scheduler:
         self._loader = loader
         self._log = log
         self._parsed: dict[str, tuple[str, Definition]] = {}
-        self._renewed = -1e9  # time.monotonic() of the last renewal
 
     def _definition(self, stored: StoredSchedule) -> Definition:
         text = json.dumps(stored.source, sort_keys=True, default=str)
@@ -90,29 +89,44 @@ class Scheduler:
         token = self._lease.acquire()
         if token is None:
             return TickReport(leader=False)
-        self._renewed = time.monotonic()
         report = TickReport(leader=True)
-        cursors = self._store.cursors()
-        for stored in self._store.all():
-            if stored.paused:
-                continue
-            try:
-                definition = self._definition(stored)
-            except ScheduleError as exc:
-                self._log(f"{stored.id}: {exc}")
-                continue
-            self._catch_up(definition, stored, cursors.get(stored.id), now, report)
+        with self._renewing():
+            cursors = self._store.cursors()
+            for stored in self._store.all():
+                if stored.paused:
+                    continue
+                try:
+                    definition = self._definition(stored)
+                except ScheduleError as exc:
+                    self._log(f"{stored.id}: {exc}")
+                    continue
+                self._catch_up(definition, stored, cursors.get(stored.id), now, report)
         return report
 
+    @contextlib.contextmanager
+    def _renewing(self) -> Iterator[None]:
+        """Renew the lease from a thread every third of its life while a tick works, so a long
+        run (a million members to plan and enqueue) does not lose it half way; a copy that is
+        stalled as a whole (a frozen VM) stops renewing too, and fencing refuses its writes."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self._lease.ttl / 3):
+                self._lease.acquire()
+
+        renewer = threading.Thread(target=renew, name="lease-renewal", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
+
     def _token(self) -> int:
-        # Renewed between runs, so a long catch-up keeps the lease; not more often than a
-        # third of its life (every write checks the token inside Redis anyway).
-        if self._lease.token is None or time.monotonic() - self._renewed > self._lease.ttl / 3:
-            if self._lease.acquire() is None:
-                raise Fenced("the scheduler lease moved to another copy; standing by")
-            self._renewed = time.monotonic()
-        assert self._lease.token is not None
-        return self._lease.token
+        token = self._lease.token  # kept fresh by the renewal thread of the tick
+        if token is None:
+            raise Fenced("the scheduler lease moved to another copy; standing by")
+        return token
 
     def _catch_up(self, definition: Definition, stored: StoredSchedule,
                   cursor: dt.date | None, now: dt.datetime, report: TickReport) -> None:
@@ -189,25 +203,11 @@ class Scheduler:
 
     def serve(self, clock: Clock, *, interval: float, stop: Callable[[], bool],
               sleep: Callable[[float], object]) -> None:
-        """Tick until ``stop()``; a copy that loses the lease stands by and tries again.
-
-        A thread renews the lease every third of its life while this copy holds it, so a long
-        run (a million members to plan and enqueue) does not lose it half way.
-        """
-        done = threading.Event()
-
-        def renew() -> None:
-            while not done.wait(self._lease.ttl / 3):
-                if self._lease.token is not None:
-                    self._lease.acquire()
-
-        renewer = threading.Thread(target=renew, name="lease-renewal", daemon=True)
-        renewer.start()
+        """Tick until ``stop()``; a copy that loses the lease stands by and tries again. The
+        ``interval`` must be shorter than the lease: between ticks nothing renews it."""
         try:
             self._serve(clock, interval=interval, stop=stop, sleep=sleep)
         finally:
-            done.set()
-            renewer.join()
             self._lease.release()
 
     def _serve(self, clock: Clock, *, interval: float, stop: Callable[[], bool],
