@@ -67,7 +67,7 @@
       res_control: "对照组人均消费",
       // stores
       store_list: "门店打印机", store_id: "门店", store_agent: "打印代理", store_printer: "打印机",
-      store_seen: "最后在线", store_queue: "待打印", online: "在线", offline: "离线", paper_out: "缺纸", cover_open: "开盖",
+      store_seen: "最后在线", store_queue: "待上报", store_detail: "详情", online: "在线", offline: "离线", paper_out: "缺纸", cover_open: "开盖",
     },
     en: {
       app: "Quanpai · Operator console", skip: "Skip to main content", lang: "中文", signOut: "Sign out",
@@ -126,7 +126,7 @@
       res_cost: "Cost", res_by_channel: "By channel", res_channel: "Channel", res_treated: "Treated revenue / member",
       res_control: "Held-out revenue / member",
       store_list: "Store printers", store_id: "Store", store_agent: "Agent", store_printer: "Printer",
-      store_seen: "Last seen", store_queue: "Queued", online: "Online", offline: "Offline", paper_out: "Paper out", cover_open: "Cover open",
+      store_seen: "Last seen", store_queue: "Waiting", store_detail: "Detail", online: "Online", offline: "Offline", paper_out: "Paper out", cover_open: "Cover open",
     },
   };
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from typing import Any
 
 from tests.console.conftest import ConsolePage, Stack
@@ -152,3 +154,20 @@ def test_phone_layout_has_no_sideways_scroll(browser: Any, console_stack: Stack)
     finally:
         context.close()
     assert page.errors == []
+
+
+def test_stores_page_shows_each_printer_agent_report(console: ConsolePage,
+                                                     console_stack: Stack) -> None:
+    report = {"printer": {"state": "paper_out", "detail": "纸卷用完", "target": "tcp:9100"}}
+    request = urllib.request.Request(
+        f"{console_stack.url}/v1/stores/S777/printer", method="PUT",
+        data=json.dumps(report).encode(), headers={
+            "Authorization": f"Bearer {console_stack.token('printer', '--store', 'S777')}",
+            "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).close()
+    console.sign_in(console_stack.token("operator"))
+    console.go("stores")
+    row = console.page.locator('[data-test="store-table"] tbody tr', has_text="S777")
+    row.wait_for()
+    assert "缺纸" in row.inner_text() and "纸卷用完" in row.inner_text()
+    console.screenshot("stores")

@@ -10,11 +10,11 @@
     methods: {
       t, dateTime,
       async load() {
-        try { this.stores = (await api.get("/v1/stores/printers")).stores; this.loadError = ""; }
+        try { this.stores = (await api.get("/v1/printers")).stores; this.loadError = ""; }
         catch (exc) { this.loadError = exc.status === 404 || exc.status === 405 ? t("not_available") : exc.message; }
       },
       printerState(row) {
-        const s = row.printer_status || row.printer || "";
+        const s = (row.printer && row.printer.state) || "";
         return ["online", "offline", "paper_out", "cover_open"].includes(s) ? t(s) : s || "—";
       },
     },
@@ -29,7 +29,8 @@
             <el-tag :type="row.agent_online ? 'success' : 'danger'">{{ row.agent_online ? t('online') : t('offline') }}</el-tag></template></el-table-column>
           <el-table-column :label="t('store_printer')" width="110"><template #default="{ row }">{{ printerState(row) }}</template></el-table-column>
           <el-table-column :label="t('store_seen')" min-width="150"><template #default="{ row }">{{ dateTime(row.last_seen) }}</template></el-table-column>
-          <el-table-column prop="queued" :label="t('store_queue')" width="90" />
+          <el-table-column prop="waiting_on_service" :label="t('store_queue')" width="90" />
+          <el-table-column :label="t('store_detail')" min-width="160"><template #default="{ row }">{{ (row.printer && row.printer.detail) || '' }}</template></el-table-column>
         </el-table>
       </section>`,
   };
