@@ -8,12 +8,13 @@ sleeping.
 
 A run (id ``<definition>-<day>``, the campaign id too):
 1. evaluate the audience as of D and the trigger's groups (``triggers.py``);
-2. take the members through the served records (``store.take``: once per period or cooldown,
+2. check the campaign and create its coupon template once, keeping its id in the run record
+   (a campaign refused here serves nobody and is reported as skipped);
+3. take the members through the served records (``store.take``: once per period or cooldown,
    atomic, fenced), which also freezes the run's member set;
-3. create the coupon template once and keep its id in the run record;
 4. launch the campaign to the run's members; the record says ``launched``.
-Killed anywhere in between, the next holder redoes the run from its record: step 2 keeps the
-members the run had already taken, step 3 reuses the template, step 4 plans the same batches.
+Killed anywhere in between, the next holder redoes the run from its record: step 2 reuses the
+template, step 3 keeps the members the run had already taken, step 4 plans the same batches.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from dispatcher.errors import CampaignError
 from dispatcher.scheduler.audience import AudienceLoader
@@ -171,24 +174,33 @@ class Scheduler:
             return run_id
         audience = self._loader.load(definition, day)
         due = evaluate(definition.trigger, audience.members, day)
+        frame = audience.frame
+        columns = [c for c in SNAPSHOT_COLUMNS if c in frame.columns]
+        template_id = record.get("template_id", "")
         if record.get("status") != "taken":
+            chosen = [audience.members.member_id[g.mask & audience.selected] for g in due.groups]
+            candidates = np.concatenate(chosen) if chosen else np.array([], dtype=str)
+            if not template_id and len(candidates):
+                # The campaign is checked (content, channels, coupon) and its template made
+                # before anyone is taken: a run refused here serves nobody, and is reported.
+                template_id = self._starter.prepare(
+                    definition, snapshot=frame.loc[frame["member_id"].isin(candidates), columns],
+                    now=now)
+                self._store.update_run(token, run_id, template_id=template_id)
             # A run killed half way through taking finds its members again: each served
             # record names the run that took it.
-            for group in due.groups:
-                chosen = audience.members.member_id[group.mask & audience.selected]
+            for group, members_of_group in zip(due.groups, chosen, strict=True):
                 self._store.take(token, schedule_id=definition.id, period=group.period,
                                  run_id=run_id, day_number=day_number(day),
-                                 cooldown_days=due.cooldown_days, members=chosen.tolist())
+                                 cooldown_days=due.cooldown_days,
+                                 members=members_of_group.tolist())
             self._store.update_run(token, run_id, status="taken", day=day.isoformat())
         members = self._store.run_members(run_id)
         if not members:
             self._store.update_run(token, run_id, status="empty", members="0")
             return run_id
-        frame = audience.frame
-        snapshot = frame.loc[frame["member_id"].isin(members),
-                             [c for c in SNAPSHOT_COLUMNS if c in frame.columns]]
-        template_id = record.get("template_id")
-        if not template_id:
+        snapshot = frame.loc[frame["member_id"].isin(members), columns]
+        if not template_id:  # taken by an earlier version of this run without a template
             template_id = self._starter.prepare(definition, snapshot=snapshot, now=now)
             self._store.update_run(token, run_id, template_id=template_id)
         started = self._starter.start(definition, campaign_id=run_id, template_id=template_id,
