@@ -56,7 +56,7 @@
       st_completed_with_failures: "已完成（有失败）", st_cancelled: "已取消",
       // schedules
       sch_list: "周期任务", sch_trigger: "触发方式", sch_next: "下次运行", sch_preview_date: "预览日期",
-      sch_preview: "这一天谁会收到", sch_reason: "原因",
+      sch_preview: "这一天谁会收到", sch_reason: "原因", sch_in_data: "数据中的会员", sch_triggered: "当天触发", sch_filtered_out: "被筛选条件排除", sch_already_served: "本周期已发过", sch_would_send: "将会发送",
       trg_birthday: "生日", trg_wake_up: "沉睡唤醒", trg_holiday: "节假日", trg_member_day: "会员日",
       trg_first_purchase_anniversary: "首购纪念日",
       // results
@@ -117,7 +117,7 @@
       st_draft: "Draft", st_scheduled: "Scheduled", st_running: "Running", st_paused: "Paused", st_completed: "Completed",
       st_completed_with_failures: "Completed with failures", st_cancelled: "Cancelled",
       sch_list: "Schedules", sch_trigger: "Trigger", sch_next: "Next run", sch_preview_date: "Preview date",
-      sch_preview: "Who would get it that day", sch_reason: "Reason",
+      sch_preview: "Who would get it that day", sch_reason: "Reason", sch_in_data: "Members in the data", sch_triggered: "Triggered that day", sch_filtered_out: "Filtered out", sch_already_served: "Already served this period", sch_would_send: "Would send",
       trg_birthday: "Birthday", trg_wake_up: "Wake-up", trg_holiday: "Holiday", trg_member_day: "Member day",
       trg_first_purchase_anniversary: "First purchase anniversary",
       res_campaign: "Campaign", res_funnel: "Funnel", res_uplift: "Incremental revenue (95% interval)", res_stage: "Stage",

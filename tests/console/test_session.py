@@ -171,3 +171,32 @@ def test_stores_page_shows_each_printer_agent_report(console: ConsolePage,
     row.wait_for()
     assert "缺纸" in row.inner_text() and "纸卷用完" in row.inner_text()
     console.screenshot("stores")
+
+
+def test_schedules_page_lists_next_runs_and_previews_a_day(console: ConsolePage,
+                                                           console_stack: Stack) -> None:
+    data = console_stack.var / "data"
+    definition = {"id": "bday-console", "name": "生日券", "trigger": {"type": "birthday"},
+                  "audience": {"transactions": {"path": str(data / "transactions.parquet")},
+                               "members": {"path": str(data / "members.parquet")}},
+                  "coupon": {"threshold_fen": 5000, "discount_fen": 2000, "valid_days": 7},
+                  "channels": ["sms"], "send_at": "10:00"}
+    request = urllib.request.Request(
+        f"{console_stack.url}/v1/schedules", method="POST", data=json.dumps(definition).encode(),
+        headers={"Authorization": f"Bearer {console_stack.token('operator')}",
+                 "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=60).close()
+    console.sign_in(console_stack.token("operator"))
+    console.go("schedules")
+    row = console.page.locator('[data-test="schedule-table"] tbody tr', has_text="bday-console")
+    row.wait_for()
+    assert "生日" in row.inner_text() and "10:00" in row.inner_text()
+    box = console.page.get_by_role("combobox", name="ID", exact=True)
+    box.focus()
+    console.page.keyboard.press("Enter")
+    console.page.locator(".el-select-dropdown__item:visible", has_text="bday-console").click()
+    console.page.get_by_role("button", name="预览").click()
+    count = console.page.locator('[data-test="would-send"]')
+    count.wait_for(timeout=60_000)
+    assert count.inner_text().isdigit()
+    console.screenshot("schedules")

@@ -13,7 +13,7 @@
     mounted() { this.load(); },
     methods: {
       t, dateTime,
-      triggerName(row) { const type = (row.trigger && row.trigger.type) || row.trigger; return t("trg_" + type); },
+      triggerName(row) { return t("trg_" + row.trigger); },
       async load() {
         try { this.schedules = (await api.get("/v1/schedules")).schedules; this.loadError = ""; }
         catch (exc) { this.loadError = exc.status === 404 || exc.status === 405 ? t("not_available") : exc.message; }
@@ -34,7 +34,10 @@
         try { const made = await api.post("/v1/schedules", body); this.notice = made.id || "OK"; await this.load(); }
         catch (exc) { this.errors = { definition: (exc.field ? exc.field + ": " : "") + exc.message }; }
       },
-      reasons(preview) { return Object.entries(preview.counts || preview.reasons || {}).map(([reason, count]) => ({ reason, count })); },
+      reasons(preview) {
+        return ["in_data", "triggered", "filtered_out", "already_served", "would_send"]
+          .map((key) => ({ reason: t("sch_" + key), count: preview[key] }));
+      },
     },
     template: `
       <h1>{{ t('nav_schedules') }}</h1>
@@ -45,7 +48,7 @@
           <el-table-column prop="id" label="ID" min-width="100" />
           <el-table-column prop="name" :label="t('name')" min-width="120" />
           <el-table-column :label="t('sch_trigger')" width="120"><template #default="{ row }">{{ triggerName(row) }}</template></el-table-column>
-          <el-table-column :label="t('sch_next')" min-width="150"><template #default="{ row }">{{ dateTime(row.next_run) }}</template></el-table-column>
+          <el-table-column :label="t('sch_next')" min-width="150"><template #default="{ row }">{{ row.next_runs.length ? dateTime(row.next_runs[0]) : '—' }}</template></el-table-column>
           <el-table-column :label="t('status')" width="100"><template #default="{ row }">{{ row.paused ? t('st_paused') : t('st_running') }}</template></el-table-column>
           <el-table-column :label="t('actions')" width="120"><template #default="{ row }">
             <el-button size="small" v-if="!row.paused" @click="act(row, 'pause')">{{ t('pause') }}</el-button>
@@ -69,7 +72,7 @@
           </el-form>
           <el-alert v-if="previewError" type="error" :title="previewError" :closable="false" />
           <template v-if="preview">
-            <p class="qp-count">{{ preview.count }}</p>
+            <p class="qp-count" data-test="would-send">{{ preview.would_send }}</p>
             <el-table :data="reasons(preview)" size="small">
               <el-table-column prop="reason" :label="t('sch_reason')" /><el-table-column prop="count" :label="t('count')" />
             </el-table>
