@@ -11,9 +11,9 @@ Birthdays, solar (公历) or lunar (农历): a member's ``birthday`` is the sola
 different solar day every year. Conventions: a 29 February birthday is celebrated on 28 February
 in common years; a lunar birthday on day 30 of a month that has only 29 days that year is
 celebrated on day 29; a birth in a leap lunar month (闰月) is celebrated in the ordinary month of
-the same number (the common practice, since most years have no such leap month). Conversions run
-once per distinct date (a few tens of thousands for a million members), never once per member,
-because ``lunardate`` is pure Python.
+the same number (the common practice, since most years have no such leap month). Lunar dates come
+from the table in ``segmentation.lunar``, the one the scheduler's triggers read, so a segment and a
+scheduled birthday send agree on the day; conversions run once per distinct date.
 """
 
 from __future__ import annotations
@@ -25,18 +25,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from lunardate import LunarDate
 
 from segmentation.errors import InvalidInput
+from segmentation.lunar import EPOCH, lunar_of_day, solar_of_lunar
+from segmentation.lunar import day_number as day_number  # re-exported: callers import it here
 
-EPOCH = dt.date(1970, 1, 1)
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-
-
-def day_number(day: dt.date) -> int:
-    """Days since 1970-01-01 of a calendar date."""
-    return (day - EPOCH).days
 
 
 def day_date(number: int) -> dt.date:
@@ -126,24 +121,15 @@ def _solar_anniversary(month: int, day: int, year: int) -> dt.date:
 
 @lru_cache(maxsize=65_536)
 def _lunar_of(birth: dt.date) -> tuple[int, int]:
-    lunar = LunarDate.from_solar_date(birth.year, birth.month, birth.day)
-    return lunar.month, lunar.day
+    # A birth in a leap month (闰月) is celebrated in the ordinary month of the same number.
+    _, month, day, _, _ = lunar_of_day(birth)
+    return month, day
 
 
 @lru_cache(maxsize=65_536)
 def _lunar_anniversary(month: int, day: int, lunar_year: int) -> dt.date:
-    # Day 30 of a short month: lunardate either refuses it or rolls into the next month, so
-    # check by converting back.
-    if day == 30:
-        try:
-            solar: dt.date = LunarDate(lunar_year, month, 30).to_solar_date()
-            back = LunarDate.from_solar_date(solar.year, solar.month, solar.day)
-            if (back.month, back.day, back.isLeapMonth) == (month, 30, False):
-                return solar
-        except ValueError:
-            pass
-        day = 29
-    return LunarDate(lunar_year, month, day).to_solar_date()  # type: ignore[no-any-return]
+    # Day 30 in a year whose month has 29 days is celebrated on day 29 (solar_of_lunar).
+    return solar_of_lunar(lunar_year, month, day)
 
 
 def next_birthday(birth: dt.date, *, lunar: bool, today: dt.date) -> dt.date:

@@ -48,9 +48,9 @@ def _members(n: int) -> MemberDays:
 def run(*, size: str) -> list[Result]:
     from dispatcher.scheduler.bgnbd import fit
     from dispatcher.scheduler.definitions import Trigger
-    from dispatcher.scheduler.lunar import lunar_table
     from dispatcher.scheduler.triggers import NO_DAY, evaluate
     from segmentation.local_dates import day_number
+    from segmentation.lunar import lunar_table
 
     n = SIZES[size]
     started = time.perf_counter()

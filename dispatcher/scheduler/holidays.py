@@ -20,7 +20,7 @@ from functools import lru_cache
 import chinese_calendar
 
 from dispatcher.scheduler.errors import ScheduleError
-from dispatcher.scheduler.lunar import solar_of_lunar
+from segmentation.lunar import solar_of_lunar
 
 # key -> (Chinese name, the name chinese-calendar uses)
 OFFICIAL = {

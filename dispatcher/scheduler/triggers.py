@@ -30,8 +30,8 @@ import numpy.typing as npt
 from dispatcher.scheduler.bgnbd import fit
 from dispatcher.scheduler.definitions import Trigger
 from dispatcher.scheduler.holidays import occasions_on
-from dispatcher.scheduler.lunar import lunar_birth_keys, lunar_of_day
 from segmentation.local_dates import day_number
+from segmentation.lunar import lunar_birth_keys, lunar_of_day
 
 Mask = npt.NDArray[np.bool_]
 NO_DAY = np.iinfo(np.int64).min  # no such date (no birthday, never bought)

@@ -23,10 +23,10 @@ from dispatcher.scheduler.holidays import (
     occasions,
 )
 from dispatcher.scheduler.lease import Lease
-from dispatcher.scheduler.lunar import lunar_birth_keys, lunar_of_day, solar_of_lunar
 from dispatcher.scheduler.store import ScheduleStore
 from dispatcher.scheduler.triggers import NO_DAY, MemberDays, evaluate
 from segmentation.local_dates import day_number
+from segmentation.lunar import lunar_birth_keys, lunar_of_day, solar_of_lunar
 
 CDNOW = Path(__file__).parents[1] / "segmentation" / "data" / "cdnow_summary_calibration.csv"
 

@@ -14,6 +14,7 @@ from segmentation.local_dates import day_number, days_until_birthday, next_birth
 SPRING_1990 = dt.date(1990, 1, 27)  # lunar 1990-01-01
 EVE_1990 = dt.date(1990, 1, 26)  # lunar 1989-12-30
 MID_AUTUMN_2000 = dt.date(2000, 9, 12)  # lunar 2000-08-15
+MID_AUTUMN_1978 = dt.date(1978, 9, 17)  # lunar 1978-08-15 (a month start lunardate put a day off)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +27,7 @@ MID_AUTUMN_2000 = dt.date(2000, 9, 12)  # lunar 2000-08-15
         (MID_AUTUMN_2000, dt.date(2025, 9, 1), dt.date(2025, 10, 6)),
         (MID_AUTUMN_2000, dt.date(2025, 10, 7), dt.date(2026, 9, 25)),
         (EVE_1990, dt.date(2026, 1, 1), dt.date(2026, 2, 16)),
+        (MID_AUTUMN_1978, dt.date(2026, 9, 1), dt.date(2026, 9, 25)),
     ],
 )
 def test_lunar_birthdays(birth: dt.date, today: dt.date, expected: dt.date) -> None:

@@ -6,15 +6,16 @@ microseconds each. So a table of every solar day of lunar years 1900-2098 is bui
 process from the months of ``lunar-python`` (about 2,500 months, a second on a busy machine),
 and every lookup after that is numpy indexing.
 
-Why ``lunar-python`` and not ``lunardate`` (which segmentation uses): ``lunardate``'s table puts
-some month starts a day off — 1978's eighth month begins on September 3rd (it says the 2nd; the
-Mid-Autumn Festival of 1978 was September 17th), likewise months of 1933 and 1954 — so members
-born on those days would celebrate a day late. ``lunar-python`` agrees with ``sxtwl``'s
-astronomical computation on every birth year the tests check.
+Why ``lunar-python`` and not ``lunardate``: ``lunardate``'s table puts some month starts a day
+off — 1978's eighth month begins on September 3rd (it says the 2nd; the Mid-Autumn Festival of
+1978 was September 17th), likewise months of 1933 and 1954 — so members born on those days would
+celebrate a day late. ``lunar-python`` agrees with ``sxtwl``'s astronomical computation on every
+birth year the tests check.
 
-Birthday rules (the same as ``segmentation.local_dates``): a birth in a leap month (闰月) is
-celebrated in the ordinary month of the same number; a birth on day 30 is celebrated on day 29
-in years whose month has 29 days; nobody celebrates in a leap month.
+Segment conditions (``segmentation.local_dates``) and the scheduler's triggers both read this
+table, so a member's lunar birthday falls on the same day for both. Birthday rules: a birth in a
+leap month (闰月) is celebrated in the ordinary month of the same number; a birth on day 30 is
+celebrated on day 29 in years whose month has 29 days; nobody celebrates in a leap month.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ import numpy as np
 import numpy.typing as npt
 from lunar_python import LunarYear, Solar
 
-from segmentation.local_dates import day_number
-
 FIRST_YEAR, LAST_YEAR = 1900, 2098
+EPOCH = dt.date(1970, 1, 1)
+
+
+def day_number(day: dt.date) -> int:
+    """Days since 1970-01-01 of a calendar date (``local_dates`` offers it too)."""
+    return (day - EPOCH).days
 
 
 @dataclass(frozen=True)
