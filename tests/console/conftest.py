@@ -64,8 +64,11 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def console_stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-                  ) -> Iterator[Stack]:
+def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # A Redis of its own: the stack's worker lives for the whole session and would otherwise
+    # take the Dramatiq messages of later tests that share the session's Redis.
+    redis_server = RedisServer(directory=tmp_path_factory.mktemp("console-redis"))
+    redis_server.start()
     var = tmp_path_factory.mktemp("console-var")
     data = var / "data"
     sims = start_simulators()
@@ -88,6 +91,7 @@ def console_stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFa
         for process in reversed(stack.processes):
             stop_process(process)
         stop_process(sims.process)
+        redis_server.stop()
 
 
 @pytest.fixture(scope="module")
