@@ -29,6 +29,8 @@ from typing import Any
 import yaml
 
 from dispatcher.errors import DefinitionError
+from infra.errors import InvalidInput
+from infra.textfiles import read_text
 
 CHANNELS = ("wechat", "wechat_mass", "sms", "alipay", "alipay_cash")
 AUTO = "auto"
@@ -266,16 +268,11 @@ def load_definition(path: Path) -> CampaignDefinition:
     """Read and validate a YAML (or JSON) definition file; relative paths are from its folder.
     GBK files and a UTF-8 BOM are accepted."""
     try:
-        raw = path.read_bytes()
+        text = read_text(path)
     except OSError as exc:
         raise DefinitionError("file", f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("gb18030")
-        except UnicodeDecodeError:
-            raise DefinitionError("file", f"{path}: neither UTF-8 nor GBK text") from None
+    except InvalidInput as exc:
+        raise DefinitionError("file", f"{path}: {exc.message}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -41,6 +41,8 @@ from dispatcher.definition import parse_definition as parse_campaign
 from dispatcher.errors import DefinitionError
 from dispatcher.scheduler.errors import InvalidDefinition
 from dispatcher.scheduler.holidays import OCCASIONS
+from infra.errors import InvalidInput
+from infra.textfiles import read_text
 from segmentation.errors import InvalidRule
 from segmentation.rules import RulesFile, parse_rules
 
@@ -268,16 +270,11 @@ def read_definition_file(path: Path, *, default_timezone: str = "Asia/Shanghai")
     """Read a YAML or JSON definition file (UTF-8, UTF-8 with BOM, or GB18030 as Excel-era
     editors in China save it) and validate it."""
     try:
-        raw = path.read_bytes()
+        text = read_text(path)
     except OSError as exc:
         raise InvalidDefinition(str(path), f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("gb18030")
-        except UnicodeDecodeError:
-            raise InvalidDefinition(str(path), "is neither UTF-8 nor GB18030 text") from None
+    except InvalidInput as exc:
+        raise InvalidDefinition(str(path), exc.message) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:

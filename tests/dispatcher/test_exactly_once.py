@@ -21,8 +21,6 @@ from analytics.events import decode_events
 from analytics.loader import drain
 from analytics.roi import campaign_roi
 from analytics.stream import StreamReader
-from catalog.issuance import issue_batch
-from catalog.templates import stock_left
 from dispatcher.actors import register_actors
 from dispatcher.broker import make_broker
 from dispatcher.campaigns import CampaignStore
@@ -33,6 +31,7 @@ from dispatcher.planner import plan
 from dispatcher.worker import start_worker
 from infra.clickhouse import ChdbClient
 from tests.dispatcher.conftest import Simulators, flow_env, flow_settings
+from tests.dispatcher.test_crash import check_issued_once as check_catalog_issued_once
 
 
 def snapshot(n: int) -> pd.DataFrame:
@@ -58,15 +57,8 @@ def sms_recipients(sims: Simulators) -> int:
 def check_issued_once(
     client: redis.Redis, chdb: ChdbClient, *, settings, campaign, members: pd.DataFrame
 ) -> None:
+    check_catalog_issued_once(client, campaign, settings, members)
     ids = members["member_id"].tolist()
-    again = issue_batch(client, merchant_id=campaign.merchant_id,
-                        campaign_id=campaign.campaign_id, template_id=campaign.template_id,
-                        member_ids=ids, now=datetime.now(UTC), secret=settings.secret_key.encode())
-    assert {c.status for c in again} == {"existing"}
-    assert len({c.code for c in again}) == len(ids)
-    left, _budget = stock_left(client, campaign.merchant_id, campaign.template_id)
-    assert left == 0  # stock was exactly the segment size and each member took one
-
     reader = StreamReader(client=client, stream=settings.events_stream, consumer="t")
     drain(reader=reader, ch=chdb)
     [row] = campaign_roi(chdb, merchant_id=campaign.merchant_id, campaign_id=campaign.campaign_id)
