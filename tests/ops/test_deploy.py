@@ -33,7 +33,8 @@ def test_compose_runs_real_quanpai_commands() -> None:
     services = compose()["services"]
     quanpai = {name: s for name, s in services.items() if s.get("image") == "quanpai:latest"}
     commands = {name: accepts([str(a) for a in s["command"]]) for name, s in quanpai.items()}
-    assert {"serve", "worker", "loader", "callbacks", "doctor"} <= set(commands.values())
+    assert {"serve", "worker", "loader", "scheduler", "callbacks", "doctor"} <= set(
+        commands.values())
     for service in quanpai.values():
         env = service["environment"]
         assert env["REDIS_URL"] != env["QUANPAI_BROKER_URL"]  # the queues apart
@@ -69,7 +70,7 @@ def test_systemd_units_run_real_quanpai_commands() -> None:
             assert argv[0].endswith("/quanpai"), line
             seen.add(accepts(argv[1:]))
         assert "EnvironmentFile=/etc/quanpai/quanpai.env" in unit.read_text()
-    assert {"serve", "worker", "loader", "callbacks"} <= seen
+    assert {"serve", "worker", "loader", "scheduler", "callbacks"} <= seen
     env_keys = {line.split("=", 1)[0] for line in
                 (DEPLOY / "systemd" / "quanpai.env").read_text().splitlines()
                 if line and not line.startswith("#")}
