@@ -1,8 +1,9 @@
 """The processes of a one-machine deployment, started for the demo and the benchmarks.
 
 ``local_stack`` makes sure the private Redis runs (starting it under ``var_dir`` if needed), starts
-the channel simulators and the workers as their own processes on free ports, and yields the
-settings that point at them. On exit it stops what it started, and only that.
+the channel simulators (or another stand-in for the providers), the callback receiver, the workers
+and optionally the events loader as their own processes on free ports, and yields the settings
+that point at them. On exit it stops what it started, and only that.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -20,10 +21,13 @@ from infra.errors import ServiceError
 from infra.ports import free_port, wait_port
 from infra.settings import Settings
 
+SIMULATORS = ("dispatcher.cli", "simulate")
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+
+def _spawn(args: Sequence[str], env: dict[str, str], log: Path, *,
+           module: Sequence[str] = ("dispatcher.cli",)) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "dispatcher.cli", *args], env=env,
+        [sys.executable, "-m", *module, *args], env=env,
         stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
 
@@ -42,7 +46,10 @@ def env_for(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process these settings' service addresses."""
     env = {**os.environ, "QUANPAI_VAR": str(settings.var_dir),
            "WECHAT_BASE_URL": settings.wechat.base_url, "SMS_BASE_URL": settings.sms.base_url,
-           "ALIPAY_BASE_URL": settings.alipay.base_url}
+           "ALIPAY_BASE_URL": settings.alipay.base_url,
+           # "off" rather than "": an empty value in the environment would not override a
+           # config file's quiet hours
+           "SMS_QUIET_HOURS": settings.sms.quiet_hours or "off"}
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url
     return env
@@ -50,10 +57,14 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def local_stack(
-    settings: Settings, *, threads: int = 8, processes: int = 1, sim_args: tuple[str, ...] = ()
+    settings: Settings, *, threads: int = 8, processes: int = 1, sim_args: tuple[str, ...] = (),
+    providers: Sequence[str] = SIMULATORS, loader: bool = False,
 ) -> Iterator[Settings]:
-    """Redis, simulators, the callback receiver and ``processes`` workers; yields settings
-    pointing at them."""
+    """Redis, simulators, the callback receiver and ``processes`` workers (and with ``loader``
+    a ``quanpai loader`` process, which then owns the embedded chDB); yields settings pointing
+    at them. ``providers`` is the module (and its leading arguments) run with ``python -m`` to
+    answer the provider APIs; it gets ``--wechat-port``, ``--sms-port``, ``--alipay-port``,
+    ``--callback-url`` and ``sim_args``."""
     logs = settings.var_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     own_redis = not settings.redis_url and not services.status(settings).redis_running
@@ -72,14 +83,16 @@ def local_stack(
     try:
         started.append(_spawn(["callbacks", "--port", str(ports["callbacks"])], env,
                               logs / "callbacks.log"))
-        started.append(_spawn(["simulate", "--wechat-port", str(ports["wechat"]),
+        started.append(_spawn(["--wechat-port", str(ports["wechat"]),
                                "--sms-port", str(ports["sms"]), "--alipay-port",
                                str(ports["alipay"]), "--callback-url",
                                f"http://127.0.0.1:{ports['callbacks']}", *sim_args],
-                              env, logs / "sim.log"))
+                              env, logs / "sim.log", module=providers))
         for _ in range(processes):
             started.append(_spawn(["worker", "--threads", str(threads)], env,
                                   logs / "worker.log"))
+        if loader:
+            started.append(_spawn(["loader"], env, logs / "loader.log"))
         if not all(wait_port("127.0.0.1", p, timeout=30) for p in ports.values()):
             raise ServiceError(f"simulators or callbacks did not start: see {logs}")
         yield wired
