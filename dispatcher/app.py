@@ -22,6 +22,7 @@ from infra.openapi import add_openapi
 from infra.ops_http import add_operations, clickhouse_check
 from infra.redis_client import make_async_redis
 from infra.settings import Settings
+from infra.web_session import SessionRevocations
 from segmentation.api import SegmentService
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def compose(*, secret: bytes, catalog: Catalog,
     from dispatcher.api import add_campaign_routes
     from segmentation.api import add_routes as segment_routes
 
-    app = create_app(secret=secret, unavailable=UNAVAILABLE)
+    sessions = SessionRevocations(client=catalog.client)
+    app = create_app(secret=secret, unavailable=UNAVAILABLE, sessions=sessions)
     catalog_routes(app, catalog=catalog)
     if campaigns is not None:
         add_campaign_routes(app, launch=campaigns)
@@ -54,7 +56,7 @@ def compose(*, secret: bytes, catalog: Catalog,
         add_schedule_routes(app, client=campaigns.client, timezone=campaigns.timezone)
     if segments is not None:
         segment_routes(app, service=segments)
-    console_routes(app, secret=secret, timezone=str(catalog.tz))
+    console_routes(app, secret=secret, timezone=str(catalog.tz), sessions=sessions)
     if roi is not None:
         from analytics.api import add_roi_routes
 

@@ -25,9 +25,16 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from infra.errors import ApiError, InvalidInput, Unavailable
-from infra.tokens import Principal, Role, verify_bearer
-from infra.web_session import CSRF_HEADER, SESSION_COOKIE, CsrfRefused, bearer_from_cookie, csrf_ok
+from infra.errors import ApiError, InvalidInput, Unauthorized, Unavailable
+from infra.tokens import BEARER, Principal, Role, unsign, verify_bearer
+from infra.web_session import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    CsrfRefused,
+    SessionRevocations,
+    bearer_from_cookie,
+    csrf_ok,
+)
 
 log = logging.getLogger("quanpai.http")
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -35,6 +42,8 @@ TOKEN_SECRET = web.AppKey("token_secret", bytes)
 ROUTES = web.AppKey("routes", list)
 UNAVAILABLE = web.AppKey("unavailable_errors", tuple)
 PRINCIPAL = web.RequestKey("principal", Principal)
+SESSIONS = web.AppKey("sessions", SessionRevocations)
+SIGNED_OUT = web.RequestKey("signed_out", bool)
 QUERY = web.RequestKey("query", object)
 MAX_BODY = 1 << 20
 MAX_DEPTH = 32  # JSON nesting a request body may have (any deeper is refused, not recursed)
@@ -162,6 +171,8 @@ def principal(request: web.Request) -> Principal:
     if session:
         # the console's browser session: its cookie stands for the bearer token, and a state
         # change must also carry the session's CSRF token (infra.web_session)
+        if request.get(SIGNED_OUT):
+            raise Unauthorized("this session was signed out: sign in again")
         if not csrf_ok(request.method, request.headers.get(CSRF_HEADER), session, secret=secret):
             raise CsrfRefused()
         header = bearer_from_cookie(session)
@@ -260,13 +271,34 @@ async def errors_middleware(
                         "report it with the time of the request"}, status=500)
 
 
+@web.middleware
+async def signed_out_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Marks a request whose session cookie was signed out (``principal`` then refuses it).
+    Only cookie requests pay the Redis lookup; bearer-token callers (POS, agents) never do."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session and "Authorization" not in request.headers:
+        payload, _ = unsign(session, secret=request.app[TOKEN_SECRET], purpose=BEARER)
+        session_id = payload.get("x") if payload else None
+        if isinstance(session_id, str) and session_id:
+            request[SIGNED_OUT] = await request.app[SESSIONS].revoked(session_id)
+    return await handler(request)
+
+
 def create_app(
     *, secret: bytes, unavailable: tuple[type[BaseException], ...] = (),
-    client_max_size: int = MAX_BODY,
+    client_max_size: int = MAX_BODY, sessions: SessionRevocations | None = None,
 ) -> web.Application:
     """An empty API app: JSON errors, bearer tokens under ``secret``; ``unavailable`` lists the
-    exception types that mean a backing store is down (answered 503, not 500)."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=client_max_size)
+    exception types that mean a backing store is down (answered 503, not 500); ``sessions``
+    records signed-out console sessions, checked on every cookie request."""
+    middlewares = [errors_middleware]
+    if sessions is not None:
+        middlewares.append(signed_out_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
+    if sessions is not None:
+        app[SESSIONS] = sessions
     app[TOKEN_SECRET] = secret
     app[ROUTES] = []
     app[UNAVAILABLE] = unavailable

@@ -84,6 +84,7 @@ class Principal:
     store_id: str = ""
     member_id: str = ""
     expires: float = float("inf")  # epoch seconds
+    session_id: str = ""  # set on a console session's token: what signing out revokes
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
@@ -106,9 +107,10 @@ def _check_id(name: str, value: str) -> None:
 
 def mint_bearer(
     *, secret: bytes, role: str, merchant_id: str, store_id: str = "", member_id: str = "",
-    ttl_seconds: int = 365 * 86400,
+    ttl_seconds: int = 365 * 86400, session_id: str = "",
 ) -> str:
-    """A bearer token; cashier and printer tokens need a store, member tokens a member."""
+    """A bearer token; cashier and printer tokens need a store, member tokens a member.
+    ``session_id`` marks a console session's token (infra.web_session), revocable one by one."""
     if role not in ROLES:
         raise InvalidInput("role", f"expected one of {', '.join(ROLES)}")
     _check_id("merchant_id", merchant_id)
@@ -116,8 +118,10 @@ def mint_bearer(
         _check_id("store_id", store_id)
     if role == "member":
         _check_id("member_id", member_id)
-    return sign({"r": role, "m": merchant_id, "s": store_id, "u": member_id}, secret=secret,
-                purpose=BEARER, ttl_seconds=ttl_seconds)
+    payload = {"r": role, "m": merchant_id, "s": store_id, "u": member_id}
+    if session_id:
+        payload["x"] = session_id
+    return sign(payload, secret=secret, purpose=BEARER, ttl_seconds=ttl_seconds)
 
 
 def verify_bearer(header: str | None, *, secret: bytes) -> Principal:
@@ -132,4 +136,5 @@ def verify_bearer(header: str | None, *, secret: bytes) -> Principal:
     if role not in ROLES or not isinstance(merchant, str):
         raise Unauthorized("token has an unknown role")
     return Principal(role=role, merchant_id=merchant, store_id=str(payload.get("s", "")),
-                     member_id=str(payload.get("u", "")), expires=float(payload["e"]))
+                     member_id=str(payload.get("u", "")), expires=float(payload["e"]),
+                     session_id=str(payload.get("x", "")))

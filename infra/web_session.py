@@ -8,6 +8,12 @@ carry ``X-CSRF-Token``: an HMAC of the cookie under a key derived from the secre
 stateless (nothing to store or expire apart from the session itself), a page of another origin
 cannot read it, and it changes with every session. Requests with a bearer header need no CSRF
 token: no browser attaches that header on its own.
+
+The cookie never holds the token the operator pasted (often valid for a year): sign-in mints a
+session token of its own, valid for the working day and carrying a random session id. Signing
+out revokes that id in Redis until the token would have expired (``SessionRevocations``), so a
+copied cookie stops working at sign-out on every API process, not only in the browser that
+signed out.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
+import secrets
+import time
+from typing import Any, Protocol
 
 from infra.errors import Forbidden
 
@@ -38,6 +46,39 @@ def csrf_ok(method: str, sent: str | None, session: str, *, secret: bytes) -> bo
     if method.upper() in SAFE_METHODS:
         return True
     return bool(sent) and hmac.compare_digest(str(sent), csrf_token(session, secret=secret))
+
+
+def new_session_id() -> str:
+    """A random id for a console session (what signing out revokes)."""
+    return secrets.token_urlsafe(16)
+
+
+class _AsyncKeys(Protocol):
+    """What the store needs of an asyncio Redis client (plain or cluster)."""
+
+    def set(self, name: str, value: str, *, exat: int) -> Any: ...
+    def exists(self, *names: str) -> Any: ...
+
+
+class SessionRevocations:
+    """Signed-out session ids, kept in Redis until their token's own expiry (then the token
+    is refused anyway and the key goes). One key per id carries a hash tag of its own, so the
+    store works on Redis Cluster too."""
+
+    def __init__(self, *, client: _AsyncKeys, prefix: str = "qp:session") -> None:
+        self._client = client
+        self._prefix = prefix
+
+    def _key(self, session_id: str) -> str:
+        return f"{self._prefix}:{{{session_id}}}:revoked"
+
+    async def revoke(self, session_id: str, *, expires: float) -> None:
+        # a token already past its expiry needs no record; keep a second for clock rounding
+        until = max(int(expires) + 1, int(time.time()) + 1)
+        await self._client.set(self._key(session_id), "1", exat=until)
+
+    async def revoked(self, session_id: str) -> bool:
+        return bool(await self._client.exists(self._key(session_id)))
 
 
 def bearer_from_cookie(session: str) -> str:
