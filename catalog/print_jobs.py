@@ -10,9 +10,11 @@ Keys (the merchant's hash tag keeps a store's keys on one Redis Cluster slot):
                              ``<store>:cursor`` -> the last entry the agent has spooled,
                              ``<store>:seen`` -> when the agent last asked for jobs
 
+The three queue keys hold the same jobs: the last ``QUEUE_MAX`` of the store, trimmed together.
 An agent long-polls for entries after its cursor, spools them, then
 acknowledges receipt; after printing it acknowledges each job, which emits one ``printed``
-event (its id is the job's, so a repeated acknowledgement counts once).
+event (its id is the job's, so a repeated acknowledgement counts once; an id the queue does not
+hold is ignored).
 """
 
 from __future__ import annotations
@@ -36,17 +38,35 @@ from catalog.templates import CouponTemplate, check_id
 
 log = logging.getLogger("quanpai.catalog.print_jobs")
 KINDS = ("points_qr", "redemption_slip", "coupon_voucher")
-QUEUE_MAX = 10_000  # entries kept per store (printed ones stay for the operators' view)
+QUEUE_MAX = 10_000  # jobs kept per store, with their ids and outcomes (printed ones stay for
+# the operators' view); older jobs are forgotten together with their id and outcome entries
 POLL_EVERY = 0.5  # seconds between two looks at a waiting store's queue
 AGENT_ONLINE_FOR = 60.0  # seconds since the last poll or report an agent counts as online
+# Queue a job once per id. Past ``keep`` jobs (checked every ``keep / 100`` jobs, so a busy
+# store pays one trim per hundred receipts) the oldest entries go, and their job ids leave the
+# id and outcome hashes with them: without this the hashes grew by one field per receipt forever.
 ENQUEUE = """
 local found = redis.call('HGET', KEYS[2], ARGV[1])
 if found then return {0, found} end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'j', ARGV[2])
+local id = redis.call('XADD', KEYS[1], '*', 'j', ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], id)
+local keep = tonumber(ARGV[3])
+local over = redis.call('XLEN', KEYS[1]) - keep
+if over >= math.max(1, math.floor(keep / 100)) then
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over)) do
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'j' then
+        local job_id = cjson.decode(fields[i + 1])['job_id']
+        redis.call('HDEL', KEYS[2], job_id)
+        redis.call('HDEL', KEYS[3], job_id)
+      end
+    end
+  end
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', keep)
+end
 return {1, id}
 """
-
 
 def queue_keys(merchant_id: str, store_id: str) -> tuple[str, str, str]:
     base = f"qp:{{{merchant_id}}}:"
@@ -75,13 +95,14 @@ def _id_key(entry_id: str) -> tuple[int, int]:
 
 
 async def enqueue(catalog: Catalog, *, merchant_id: str, store_id: str, job_id: str, kind: str,
-                  data: dict[str, Any]) -> dict[str, Any]:
-    """Queue a job for a store once per ``job_id``; returns the job and whether it was new."""
-    stream, ids, _ = queue_keys(merchant_id, store_id)
+                  data: dict[str, Any], keep: int = QUEUE_MAX) -> dict[str, Any]:
+    """Queue a job for a store once per ``job_id``; returns the job and whether it was new.
+    The store keeps its last ``keep`` jobs (about; see ``ENQUEUE``)."""
+    stream, ids, done = queue_keys(merchant_id, store_id)
     job = {"job_id": job_id, "kind": kind, "store_id": store_id,
            "created_at": catalog.now().isoformat(timespec="seconds"), "data": data}
     fresh, entry = await catalog.client.eval(  # type: ignore[misc]
-        ENQUEUE, 2, stream, ids, job_id, json.dumps(job, ensure_ascii=False), QUEUE_MAX)
+        ENQUEUE, 3, stream, ids, done, job_id, json.dumps(job, ensure_ascii=False), keep)
     return {**job, "seq": _text(entry), "created": bool(fresh)}
 
 
@@ -238,6 +259,10 @@ async def acknowledge(catalog: Catalog, *, merchant_id: str, store_id: str,
     outcomes = [(j, "printed") for j in printed or []] + [(j, "failed") for j in failed or []]
     newly: list[tuple[str, str]] = []
     for job_id, state in outcomes:
+        # only jobs this store's queue holds: an id never queued (or long forgotten) would
+        # otherwise add an outcome field for good and count a print that was never asked for
+        if not await client.hexists(ids, job_id):  # type: ignore[misc]
+            continue
         if await client.hsetnx(done, job_id, f"{state}|{now}"):  # type: ignore[misc]
             newly.append((job_id, state))
     events = []

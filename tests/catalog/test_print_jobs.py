@@ -5,11 +5,14 @@ queued from redemption events, and the routes in the OpenAPI document."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import redis
 
 from analytics.events import decode_events
+from catalog.errors import NotFound
+from catalog.print_jobs import acknowledge, enqueue, job_state, queue_keys
 
 from .conftest import ApiServer, Http, run_http
 
@@ -195,3 +198,48 @@ def test_print_routes_are_in_the_openapi_document(api: ApiServer) -> None:
         assert "requestBody" in post
 
     run_http(api, scenario)
+
+
+def test_a_store_keeps_its_last_jobs_and_forgets_older_ids(api: ApiServer,
+                                                            redis_client: redis.Redis) -> None:
+    """The id and outcome hashes are trimmed with the queue (they once grew by a field per
+    receipt forever); jobs still kept are deduplicated and keep their outcome."""
+    catalog = api.catalog
+    assert catalog is not None
+    keep = 100
+
+    async def scenario() -> dict[str, Any]:
+        for n in range(250):
+            await enqueue(catalog, merchant_id="m1", store_id="S9", job_id=f"points:S9:{n}",
+                          kind="points_qr", data={"order_id": str(n)}, keep=keep)
+            if n in (10, 240):  # one printed long ago, one recently
+                await acknowledge(catalog, merchant_id="m1", store_id="S9",
+                                  printed=[f"points:S9:{n}"])
+        again = await enqueue(catalog, merchant_id="m1", store_id="S9", job_id="points:S9:200",
+                              kind="points_qr", data={"order_id": "200"}, keep=keep)
+        bogus = await acknowledge(catalog, merchant_id="m1", store_id="S9",
+                                  printed=["points:S9:never-queued", "points:S9:3"])
+        states = {}
+        for n in (3, 10, 240, 249):
+            try:
+                states[n] = await job_state(catalog, merchant_id="m1", store_id="S9",
+                                            job_id=f"points:S9:{n}")
+            except NotFound:
+                states[n] = "NotFound"
+        return {"again": again["created"], "bogus": bogus["new"], "states": states}
+
+    got = asyncio.run_coroutine_threadsafe(scenario(), api._loop).result(60)
+    stream, ids, done = queue_keys("m1", "S9")
+    length = int(redis_client.xlen(stream))
+    assert keep <= length < keep + keep // 100 + 1
+    assert int(redis_client.hlen(ids)) == length  # one id per job still queued
+    entries: Any = redis_client.xrange(stream)
+    kept = {json.loads(fields[b"j"])["job_id"] for _, fields in entries}
+    id_keys: Any = redis_client.hkeys(ids)
+    done_keys: Any = redis_client.hkeys(done)
+    assert {k.decode() for k in id_keys} == kept
+    assert {k.decode() for k in done_keys} == {"points:S9:240"}
+    assert got["again"] is False  # a kept job is still queued once
+    assert got["bogus"] == []  # nor does an unknown or forgotten id count as printed
+    assert got["states"] == {3: "NotFound", 10: "NotFound", 240: "printed", 249: "queued"}
+
