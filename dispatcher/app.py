@@ -39,7 +39,8 @@ DESCRIPTION = ("Coupons, 到手价 pricing, 核销, stored value and points, cam
 def compose(*, secret: bytes, catalog: Catalog,
             campaigns: LaunchDeps | None = None,
             segments: SegmentService | None = None,
-            roi: RoiService | None = None) -> web.Application:
+            roi: RoiService | None = None,
+            schedule_data: dict[str, Any] | None = None) -> web.Application:
     """The app with every package's routes mounted, on services built by the caller."""
     from catalog.api import add_routes as catalog_routes
     from console.routes import add_routes as console_routes
@@ -53,7 +54,8 @@ def compose(*, secret: bytes, catalog: Catalog,
         add_campaign_routes(app, launch=campaigns)
         from dispatcher.scheduler.api import add_schedule_routes
 
-        add_schedule_routes(app, client=campaigns.client, timezone=campaigns.timezone)
+        add_schedule_routes(app, client=campaigns.client, timezone=campaigns.timezone,
+                            default_data=schedule_data)
     if segments is not None:
         segment_routes(app, service=segments)
     console_routes(app, secret=secret, timezone=str(catalog.tz), sessions=sessions)
@@ -89,7 +91,7 @@ def build_app(settings: Settings, *, redis_url: str, cluster: bool = False) -> w
     segments = segment_service(settings, sync_client)
     app = compose(secret=secret, catalog=catalog,
                   campaigns=build_launch_deps(settings, redis_url=redis_url), segments=segments,
-                  roi=roi_service(settings))
+                  roi=roi_service(settings), schedule_data=segment_data(settings))
     add_operations(app, checks={"redis": client.ping,
                                 "clickhouse": clickhouse_check(settings.clickhouse_url)})
 
@@ -130,6 +132,27 @@ def segment_service(settings: Settings, sync_client: Any) -> SegmentService:
         tags=RedisTags(client=sync_client, merchant_id=settings.merchant_id),
         snapshots=settings.var_dir / "snapshots", clickhouse=clickhouse,
         coupon_facts=lambda: pd.DataFrame(coupon_facts(sync_client, settings.merchant_id)))
+
+
+def segment_data(settings: Settings) -> dict[str, Any] | None:
+    """The ``transactions`` and ``members`` of the segment rules file (paths made absolute):
+    the data a schedule made in the console reads, the same the segment pages count."""
+    if settings.segment_rules is None:
+        return None
+    import yaml
+
+    from infra.textfiles import read_text
+
+    raw = yaml.safe_load(read_text(settings.segment_rules))  # checked by segment_service
+    folder = settings.segment_rules.resolve().parent
+    data = {}
+    for key in ("transactions", "members"):
+        spec = raw.get(key) if isinstance(raw, dict) else None
+        if isinstance(spec, dict):
+            if "path" in spec:
+                spec = {**spec, "path": str(folder / str(spec["path"]))}
+            data[key] = spec
+    return data
 
 
 def roi_service(settings: Settings) -> RoiService:

@@ -5,7 +5,9 @@ pause, resume, delete and preview a day.
 The body of ``POST /v1/schedules`` is a definition as JSON. Its model below only gives the
 document its shape (for OpenAPI); the rules are those of ``definitions.parse_definition``, the
 validator YAML files go through too, so a 422 names the same field either way. Each caller sees
-its own merchant's definitions. Paths in ``audience`` are the server's.
+its own merchant's definitions. Paths in ``audience`` are the server's; an audience that names no
+data (only ``where``, or nothing: the console's form) reads the member data the server's segment
+rules file names (``QUANPAI_SEGMENT_RULES``), as ``/v1/segments`` does.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from infra.tokens import Role
 
 CLIENT = web.AppKey("schedule_redis", redis.Redis)
 ZONE = web.AppKey("schedule_timezone", ZoneInfo)
+DATA = web.AppKey("schedule_default_data", dict)  # transactions/members specs, absolute paths
 ScheduleId = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 
 
@@ -41,7 +44,7 @@ class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True,
 
     id: ScheduleId
     trigger: dict[str, Any]  # {type: birthday|wake_up|holiday|member_day|...}
-    audience: dict[str, Any]  # transactions, members, where
+    audience: dict[str, Any] = msgspec.field(default_factory=dict)  # transactions, members, where
     send_at: str | None = None  # HH:MM, merchant time
     lateness: str | None = None  # 30m, 6h, 2d
     timezone: str | None = None
@@ -133,9 +136,15 @@ def _summary(store: ScheduleStore, stored: StoredSchedule, zone: ZoneInfo) -> Sc
 async def add_schedule(request: web.Request, body: ScheduleIn) -> web.Response:
     store = _store(request)
     zone = request.app[ZONE]
+    data = msgspec.to_builtins(body)
+    if not {"transactions", "members"} & set(body.audience):
+        default = request.app.get(DATA)
+        if not default:
+            raise InvalidInput("audience", "name the data (transactions: and members:), or set "
+                                           "QUANPAI_SEGMENT_RULES on the server")
+        data["audience"] = {**default, **body.audience}
     try:
-        definition = parse_definition(msgspec.to_builtins(body), base=Path("."),
-                                      default_timezone=str(zone))
+        definition = parse_definition(data, base=Path("."), default_timezone=str(zone))
     except InvalidDefinition as exc:
         raise InvalidInput(exc.field, exc.problem) from None
 
@@ -239,9 +248,12 @@ ROUTES = [
 ]
 
 
-def add_schedule_routes(app: web.Application, *, client: redis.Redis,
-                        timezone: ZoneInfo) -> None:
-    """Mount ``/v1/schedules`` on the app; the composition root passes its Redis client."""
+def add_schedule_routes(app: web.Application, *, client: redis.Redis, timezone: ZoneInfo,
+                        default_data: dict[str, Any] | None = None) -> None:
+    """Mount ``/v1/schedules`` on the app; the composition root passes its Redis client and
+    the member data an audience without its own reads (absolute paths or tables)."""
     app[CLIENT] = client
     app[ZONE] = timezone
+    if default_data:
+        app[DATA] = default_data
     add_routes(app, ROUTES)

@@ -62,6 +62,9 @@ def test_schedule_routes(redis_url: str, redis_client: redis.Redis, base: Genera
                 assert (status, body["field"]) == (422, "trigger.cooldown_days")
                 status, body = await call("POST", "/schedules", {**good, "colour": "red"})
                 assert status == 422 and body["field"] == "colour"
+                # no data named and no segment rules file on this server: nothing to read
+                status, body = await call("POST", "/schedules", {**good, "audience": {}})
+                assert status == 422 and body["field"] == "audience"
                 assert redis_client.keys("{sched:*") == []
 
                 status, body = await call("POST", "/schedules", good)
