@@ -3,8 +3,9 @@ signatures, deduplicates repeats through Redis and emits delivered/failed events
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -12,12 +13,12 @@ from urllib.parse import urlencode
 import aiohttp
 import redis.asyncio
 
-from analytics.events import MemorySink
+from analytics.events import Event, MemorySink
 from channels import callbacks
 from channels.alipay import AlipayConfig, AlipayVoucherChannel
 from channels.alipay_signature import rsa2_sign, sign_content
 from channels.callbacks import build_event, push_signature
-from channels.receipts import ReceiptIndex
+from channels.receipts import ReceiptIndex, Recipient, voucher_bucket
 from channels.simulators import alipay as alipay_sim
 from channels.simulators import sms as sms_sim
 from channels.simulators import wechat as wechat_sim
@@ -37,6 +38,7 @@ class Receiving:
     sink: MemorySink
     redis: redis.asyncio.Redis
     session: aiohttp.ClientSession
+    receiver: callbacks.CallbackReceiver
 
     def index(self, channel: str) -> ReceiptIndex:
         return ReceiptIndex(redis=self.redis, channel=channel)
@@ -53,7 +55,7 @@ async def receiving(redis_url: str) -> AsyncIterator[Receiving]:
         alipay_index=ReceiptIndex(redis=client, channel="alipay"),
         wechat_token="cb-token", alipay_public=keys.alipay_public)
     async with serving(callbacks.make_app(receiver)) as url, aiohttp.ClientSession() as s:
-        yield Receiving(url, sink, client, s)
+        yield Receiving(url, sink, client, s, receiver)
     await client.aclose()
 
 
@@ -173,3 +175,62 @@ async def _delivered(session: aiohttp.ClientSession, url: str, n: int) -> bool:
 
 
 
+
+
+class _CountingSink(MemorySink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def emit(self, events: Sequence[Event]) -> None:
+        self.calls += 1
+        super().emit(events)
+
+
+def test_notifies_arriving_together_share_a_stream_entry(redis_url: str) -> None:
+    """Each request is answered after its event is stored, and the events of requests that
+    arrive together are stored in one append, not one per voucher."""
+    async def scenario() -> None:
+        async with receiving(redis_url) as rx:
+            counting = _CountingSink()
+            rx.receiver.sink = counting
+            private = test_alipay.keys().alipay_private
+            assert private is not None
+            await rx.index("alipay").remember(voucher_bucket("900100"), [
+                (f"900{i:03d}", Recipient(f"m{i}", "c1", f"CODE{i}")) for i in range(60)])
+
+            async def notify(i: int) -> int:
+                fields = {"notify_id": f"n{i}", "notify_type": "voucher_send_notify",
+                          "voucher_id": f"900{i:03d}", "status": "SUCCESS", "app_id": "x"}
+                fields["sign"] = rsa2_sign(private, sign_content(fields))
+                fields["sign_type"] = "RSA2"
+                async with rx.session.post(rx.url + "/callbacks/alipay", data=fields) as resp:
+                    assert await resp.text() == "success"
+                    # answered only once the event is stored
+                    assert any(e.member_id == f"m{i}" for e in counting.events)
+                    return resp.status
+
+            assert set(await asyncio.gather(*(notify(i) for i in range(60)))) == {200}
+            assert sorted(e.member_id for e in counting.events) == sorted(
+                f"m{i}" for i in range(60))
+            assert counting.calls < 60  # 60 notifies, fewer appends
+    run(scenario)
+
+
+def test_a_failed_append_fails_every_request_waiting_on_it(redis_url: str) -> None:
+    class Broken(MemorySink):
+        def emit(self, events: Sequence[Event]) -> None:
+            raise ConnectionError("stream unavailable")
+
+    async def scenario() -> None:
+        async with receiving(redis_url) as rx:
+            rx.receiver.sink = Broken()
+            event = Event(event_id="delivered:c:m:sms", event_type="delivered",
+                          merchant_id="shop1")
+            outcomes = await asyncio.gather(*(rx.receiver.publish([event]) for _ in range(3)),
+                                            return_exceptions=True)
+            assert [type(o) for o in outcomes] == [ConnectionError] * 3
+            rx.receiver.sink = rx.sink
+            await rx.receiver.publish([event])  # the next request is stored again
+            assert rx.sink.events == [event]
+    run(scenario)
