@@ -47,7 +47,12 @@ def string_to_sign(method: str, params: Mapping[str, str]) -> str:
 
 
 def _string_to_sign(method: str, canonical: str) -> str:
-    return f"{method.upper()}&%2F&{percent_encode(canonical)}"
+    # ``canonical`` is already percent-encoded: only unreserved characters, ``%XX``, ``=`` and
+    # ``&`` remain, so encoding it again (the SDK's second pass) is exactly these three
+    # replacements, done at memory speed instead of a translation per character (a
+    # SendBatchSms of 100 members' Chinese names is about 20 KB once encoded).
+    again = canonical.replace("%", "%25").replace("=", "%3D").replace("&", "%26")
+    return f"{method.upper()}&%2F&{again}"
 
 
 def _signature(string: str, secret: str) -> str:
