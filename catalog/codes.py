@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -53,10 +54,17 @@ def make_code(*, secret: bytes, merchant_id: str, template_number: int, serial: 
 
 @lru_cache(maxsize=1 << 16)  # wallets are read again and again: an HMAC per coupon adds up
 def _code(secret: bytes, merchant_id: str, template_number: int, serial: int) -> str:
+    _check(template_number, serial)
+    payload = template_number << SERIAL_BITS | serial
+    return _spell(payload << MAC_BITS | _mac(_key(secret, merchant_id), payload))
+
+
+def _check(template_number: int, serial: int) -> None:
     if not 0 < template_number < 1 << TEMPLATE_BITS or not 0 < serial < 1 << SERIAL_BITS:
         raise ValueError("template number or serial out of range for a code")
-    payload = template_number << SERIAL_BITS | serial
-    value = payload << MAC_BITS | _mac(_key(secret, merchant_id), payload)
+
+
+def _spell(value: int) -> str:
     chars = []
     for _ in range(CODE_LENGTH):
         chars.append(ALPHABET[value & 31])
@@ -65,14 +73,20 @@ def _code(secret: bytes, merchant_id: str, template_number: int, serial: int) ->
 
 
 def make_codes(
-    *, secret: bytes, merchant_id: str, template_number: int, serials: list[int]
+    *, secret: bytes, merchant_id: str, template_number: int, serials: Sequence[int]
 ) -> list[str]:
-    """Codes of many coupons of one template (the key is derived once)."""
-    return [
-        make_code(secret=secret, merchant_id=merchant_id, template_number=template_number,
-                  serial=s)
-        for s in serials
-    ]
+    """Codes of many coupons of one template, the same as ``make_code`` gives: the keyed
+    HMAC state is set up once and copied per code (issuance makes a code per new coupon, so
+    the per-code key setup and the cache that serves wallets were a fifth of its CPU)."""
+    keyed = hmac.new(_key(secret, merchant_id), digestmod=hashlib.sha256)
+    out = []
+    for serial in serials:
+        _check(template_number, serial)
+        payload = template_number << SERIAL_BITS | serial
+        mac = keyed.copy()
+        mac.update(payload.to_bytes(6, "big"))
+        out.append(_spell(payload << MAC_BITS | int.from_bytes(mac.digest()[:4], "big")))
+    return out
 
 
 def normalize(text: str) -> str:

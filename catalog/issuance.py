@@ -15,7 +15,7 @@ from typing import Any, Literal
 import redis
 import redis.asyncio
 
-from catalog.codes import make_code
+from catalog.codes import make_codes
 from catalog.errors import InvalidInput, NotFound, StoreUnavailable
 from catalog.store import flat_pairs, lua, member_hash
 from catalog.templates import check_id, day_number, parse_template_id, tag
@@ -72,14 +72,13 @@ def _prepare(
 def _results(
     call: _Call, reply: Any, member_ids: Sequence[str], *, merchant_id: str, secret: bytes
 ) -> list[IssuedCoupon]:
-    out = []
-    for member, (status, serial) in zip(member_ids, flat_pairs(reply), strict=True):
-        code = ""
-        if int(serial):
-            code = make_code(secret=secret, merchant_id=merchant_id,
-                             template_number=call.template_number, serial=int(serial))
-        out.append(IssuedCoupon(member_id=member, code=code, status=_STATUS[int(status)]))
-    return out
+    pairs = [(int(status), int(serial)) for status, serial in flat_pairs(reply)]
+    codes = iter(make_codes(secret=secret, merchant_id=merchant_id,
+                            template_number=call.template_number,
+                            serials=[serial for _, serial in pairs if serial]))
+    return [IssuedCoupon(member_id=member, code=next(codes) if serial else "",
+                         status=_STATUS[status])
+            for member, (status, serial) in zip(member_ids, pairs, strict=True)]
 
 
 def _translate(exc: redis.RedisError, template_id: str) -> Exception:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from catalog.codes import verify_code
+from catalog.codes import make_codes, verify_code
 from catalog.errors import InvalidInput, NotFound
 from catalog.issuance import issue_batch
 from catalog.templates import CouponTemplate, save_template, stock_left
@@ -100,3 +100,21 @@ def test_codes_of_other_merchant_or_mistyped_do_not_verify(client: redis.Redis) 
     assert verify_code(swapped, secret=SECRET, merchant_id="m1") is None
     typed = "-".join(code[i:i + 4] for i in range(0, 16, 4)).lower()
     assert verify_code(typed, secret=SECRET, merchant_id="m1") is not None
+
+
+def test_batch_codes_are_the_codes_one_at_a_time(client: redis.Redis) -> None:
+    """Issuance spells its codes in one pass (``make_codes``); each is the code ``make_code``
+    gives for its serial, verifies, and points at the serial the store holds."""
+    from catalog.codes import make_code
+
+    tid = save_template(client, _template(total_stock=3))
+    issued = _issue(client, tid, ["A", "B", "C", "D"])
+    assert [c.status for c in issued] == ["new", "new", "new", "out_of_stock"]
+    assert issued[3].code == ""
+    number = int(tid[1:])
+    refs = [verify_code(c.code, secret=SECRET, merchant_id="m1") for c in issued[:3]]
+    assert [r.template_number if r else None for r in refs] == [number] * 3
+    assert [make_code(secret=SECRET, merchant_id="m1", template_number=number,
+                      serial=r.serial) for r in refs if r] == [c.code for c in issued[:3]]
+    with pytest.raises(ValueError):
+        make_codes(secret=SECRET, merchant_id="m1", template_number=number, serials=[0])
