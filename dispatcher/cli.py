@@ -7,6 +7,7 @@ Subcommand modules are imported only when their command runs, so the store print
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scheduler": ("dispatcher.commands.scheduler", "run due birthday, wake-up, holiday sends"),
     "schedule": ("dispatcher.commands.schedule", "recurring send definitions: add, list, preview"),
 }
+# The worker allocates several short-lived objects per member and keeps almost no reference
+# cycles. CPython's default, a collection every 700 allocations that now and then walks every
+# live object, cost it a sixth of its CPU (100,000-member flow: 90.8 and 86.3 µs a coupon by
+# default, 70.7 and 80.3 with these thresholds): it collects rarely, and never rescans what
+# start-up built.
+COLLECT_RARELY = frozenset({"worker"})
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def collect_rarely() -> None:
+    """Freeze what start-up built out of the collector's sight and collect rarely."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 # the extra a command needs beyond the base install (default: all), and packages that show
 # an extra is installed: a store PC has only quanpai[printer], and every other command says so
 EXTRAS: dict[str, str] = {"printer-agent": "printer", "serve": "server", "worker": "server",
@@ -106,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   host=settings.metrics_host,
                                   port=settings.metrics_port if args.metrics_port is None
                                   else args.metrics_port)
+        if args.command in COLLECT_RARELY:
+            collect_rarely()
         return int(args.func(args, settings))
     except ModuleNotFoundError as exc:  # a package of another extra, imported when run
         if exc.name is None or exc.name.split(".")[0] in ("infra", "catalog", "analytics",
