@@ -7,7 +7,8 @@ acknowledgement leaves its entries pending; the next read hands them back marked
 ``(stream_id, event_id)`` it already holds and inserts the rest. So a crash at any point neither
 loses an event nor stores one twice, on chDB and on an 18.16 server alike (the
 ``insert_deduplication_token`` setting would need ClickHouse 22.2 and a table setting; this
-check needs nothing but a SELECT, and runs only after a crash).
+check needs nothing but a SELECT, and runs only after a crash). On chDB, fresh entries go in
+undecoded, through ``events_inbox`` (see ``_insert_entries``): Python never touches their events.
 
 Payment events (``points_granted`` with an order) also become ``orders`` rows, under the same
 rule (``source`` is ``stream:<entry id>``).
@@ -31,8 +32,8 @@ from typing import Any
 import redis
 
 from analytics.events import COLUMNS
-from analytics.schema import EVENTS_TABLE, ORDERS_TABLE, ensure_schema
-from analytics.stream import Backlog, StreamReader
+from analytics.schema import EVENTS_INBOX, EVENTS_TABLE, ORDERS_TABLE, ensure_schema
+from analytics.stream import Backlog, Entry, StreamReader
 from infra.clickhouse import ClickHouse
 from infra.errors import ClickHouseError
 from infra.metrics import metrics
@@ -80,23 +81,31 @@ def order_row(event: Sequence[Any], source: str) -> tuple[Any, ...] | None:
 
 
 def _insert_events(ch: ClickHouse, rows: list[list[Any]]) -> None:
-    """Encoded rows (``ts`` in ms, ``stream_id`` appended) into the events table. chDB takes
-    them as JSON text in one statement (no object per value); a server gets native columns."""
+    """Decoded rows (``ts`` in ms, ``stream_id`` appended) into a server's events table as
+    native columns."""
     if not rows:
         return
     for row in rows:
-        row[_TS] = int(row[_TS]) // 1000
-    if ch.kind == "chdb":
-        text = "\n".join(map(_dumps, rows))
-        ch.execute(f"INSERT INTO {EVENTS_TABLE} ({', '.join(INSERT_COLUMNS)}) "
-                   f"FORMAT JSONCompactEachRow\n{text}")
-        return
-    for row in rows:
-        row[_TS] = datetime.fromtimestamp(row[_TS], UTC)
+        row[_TS] = datetime.fromtimestamp(int(row[_TS]) // 1000, UTC)
     ch.insert(EVENTS_TABLE, INSERT_COLUMNS, rows)
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _insert_entries(ch: ClickHouse, entries: Sequence[tuple[str, bytes]]) -> None:
+    """Stream entries (id, encoded rows) into chDB as they are: one JSON line per entry into
+    ``events_inbox``, whose view unpacks the rows. ClickHouse parses the JSON, so no event
+    becomes a Python object, and any string content is read back exactly as it was written."""
+    if not entries:
+        return
+    # stream ids are digits and a dash (load_once checks); the payload is the emitter's JSON on
+    # one line (JSON escapes every control character)
+    data = b"\n".join(b'["%s",%s]' % (sid.encode(), payload) for sid, payload in entries)
+    ch.execute(f"INSERT INTO {EVENTS_INBOX} FORMAT JSONCompactEachRow\n{data.decode()}")
+
+
+def _has_payment(payload: bytes) -> bool:
+    # a payment event's type is written as this exact JSON string; a false positive (the text
+    # inside another field) only costs decoding that entry
+    return b'"points_granted"' in payload
 
 
 def load_once(
@@ -104,28 +113,74 @@ def load_once(
     kill_at: str = "",
 ) -> int:
     """Move up to ``count`` stream entries into ClickHouse; returns the events inserted."""
-    batch = reader.read_raw(count=count, block_ms=block_ms)
+    batch = reader.read_entries(count=count, block_ms=block_ms)
     if not batch.entries:
         return 0
-    stream_ids = [entry_id.decode() for entry_id, _ in batch.entries]
-    events_in, orders_in = _stored(ch, stream_ids) if batch.redelivered else (set(), set())
-    rows: list[list[Any]] = []
-    orders: list[tuple[Any, ...]] = []
-    for stream_id, (_, events) in zip(stream_ids, batch.entries, strict=True):
-        source = f"stream:{stream_id}"
-        for event in events:
-            if source not in orders_in and (order := order_row(event, source)) is not None:
-                orders.append(order)
-            if not events_in or (stream_id, event[0]) not in events_in:
-                event.append(stream_id)
-                rows.append(event)
-    _insert_events(ch, rows)
+    stream_ids = [e.stream_id for e in batch.entries]
+    _quoted(stream_ids)  # Redis makes them, but they reach SQL and JSON text: refuse others
+    if ch.kind == "chdb" and not batch.redelivered:
+        inserted, orders = _load_whole(ch, batch.entries)
+    else:
+        stored = _stored(ch, stream_ids) if batch.redelivered else (set(), set())
+        inserted, orders = _load_decoded(ch, batch.entries, *stored)
     ch.insert(ORDERS_TABLE, ORDER_COLUMNS, orders)
     if kill_at == KILL_AFTER_INSERT:
         os.kill(os.getpid(), signal.SIGKILL)
-    reader.ack([entry_id for entry_id, _ in batch.entries])
-    metrics().loader_rows.inc(len(rows))
-    return len(rows)
+    reader.ack(stream_ids)
+    metrics().loader_rows.inc(inserted)
+    return inserted
+
+
+def _load_whole(ch: ClickHouse, entries: Sequence[Entry]) -> tuple[int, list[tuple[Any, ...]]]:
+    """Fresh entries into chDB undecoded; only those that may carry payments are decoded, for
+    their ``orders`` rows (and those without an event count, to count them)."""
+    inserted = 0
+    orders: list[tuple[Any, ...]] = []
+    for entry in entries:
+        if entry.count is not None and not _has_payment(entry.payload):
+            inserted += entry.count
+            continue
+        events = json.loads(entry.payload)
+        inserted += len(events)
+        orders.extend(_orders(events, entry.stream_id))
+    _insert_entries(ch, [(e.stream_id, e.payload) for e in entries])
+    return inserted, orders
+
+
+def _load_decoded(
+    ch: ClickHouse, entries: Sequence[Entry], events_in: set[tuple[str, str]],
+    orders_in: set[str],
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """Entries decoded, leaving out the events and orders already stored (a redelivered batch),
+    into a server as native columns, or back into chDB's inbox as re-encoded entries."""
+    inserted = 0
+    rows: list[list[Any]] = []
+    kept: list[tuple[str, bytes]] = []
+    orders: list[tuple[Any, ...]] = []
+    for entry in entries:
+        events = json.loads(entry.payload)
+        if f"stream:{entry.stream_id}" not in orders_in:
+            orders.extend(_orders(events, entry.stream_id))
+        if events_in:
+            events = [e for e in events if (entry.stream_id, e[0]) not in events_in]
+        inserted += len(events)
+        if ch.kind != "chdb":
+            rows.extend([*e, entry.stream_id] for e in events)
+        elif events:
+            kept.append((entry.stream_id, _dumps(events).encode()))
+    if ch.kind == "chdb":
+        _insert_entries(ch, kept)
+    else:
+        _insert_events(ch, rows)
+    return inserted, orders
+
+
+def _orders(events: list[list[Any]], stream_id: str) -> list[tuple[Any, ...]]:
+    source = f"stream:{stream_id}"
+    return [row for event in events if (row := order_row(event, source)) is not None]
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def drain(*, reader: StreamReader, ch: ClickHouse, kill_at: str = "") -> int:

@@ -2,9 +2,10 @@
 
 Every statement keeps to SQL that Debian's clickhouse-server 18.16 and chDB (ClickHouse 26)
 both accept: no LowCardinality, no Nullable, no DateTime64, no ``ADD COLUMN IF NOT EXISTS``
-(a column step looks at ``system.columns`` first). Applied versions are rows of
-``schema_migrations``; a step that ran but was not recorded (a crash between the two) is safe
-to run again because each step checks or uses ``IF NOT EXISTS``.
+(a column step looks at ``system.columns`` first). One step runs on chDB only: the inbox of
+chDB's loader (18.16 cannot read its Array(Tuple) column; a server's loader does not use it).
+Applied versions are rows of ``schema_migrations``; a step that ran but was not recorded (a
+crash between the two) is safe to run again because each step checks or uses ``IF NOT EXISTS``.
 
 ReplacingMergeTree collapses rows loaded twice when parts merge; the loader does not load twice
 (see ``analytics.loader``), and the ROI queries still read one row per ``event_id``, so a row
@@ -22,6 +23,7 @@ from analytics.events import COLUMNS
 from infra.clickhouse import ClickHouse
 
 EVENTS_TABLE = "events"
+EVENTS_INBOX = "events_inbox"
 ORDERS_TABLE = "orders"
 CAMPAIGNS_TABLE = "campaigns"
 TEMPLATES_TABLE = "templates"
@@ -100,6 +102,34 @@ ORDER BY version
 """
 
 
+# The types of the event fields in an encoded stream entry (``ts`` is epoch milliseconds there).
+_ENTRY_TYPES = {"amount_fen": "Int64", "discount_fen": "Int64", "cost_fen": "Int64",
+                "ts": "Int64"}
+_ENTRY_ROW = ", ".join(_ENTRY_TYPES.get(column, "String") for column in COLUMNS)
+
+# chDB's loader hands ClickHouse stream entries as they are (one row per entry: its id and its
+# array of event rows); the view unpacks them into ``events``, and the Null table keeps nothing.
+# 18.16 cannot read Array(Tuple) columns, and a server's loader sends native columns instead, so
+# only chDB gets these two.
+EVENTS_INBOX_DDL = f"""
+CREATE TABLE IF NOT EXISTS {EVENTS_INBOX} (
+    stream_id String,
+    rows Array(Tuple({_ENTRY_ROW}))
+) ENGINE = Null
+"""
+_UNPACK = ",\n    ".join(
+    f"toDateTime(intDiv(tupleElement(r, {i}), 1000), 'UTC') AS {column}" if column == "ts"
+    else f"tupleElement(r, {i}) AS {column}" for i, column in enumerate(COLUMNS, start=1))
+EVENTS_INBOX_VIEW_DDL = f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {EVENTS_INBOX}_load TO {EVENTS_TABLE} AS
+SELECT
+    {_UNPACK},
+    stream_id
+FROM {EVENTS_INBOX}
+ARRAY JOIN rows AS r
+"""
+
+
 def _add_column(table: str, column: str, ddl_type: str, after: str) -> Callable[[ClickHouse], None]:
     def step(ch: ClickHouse) -> None:
         if not has_column(ch, table, column):
@@ -111,6 +141,15 @@ def _add_column(table: str, column: str, ddl_type: str, after: str) -> Callable[
 def _statement(sql: str) -> Callable[[ClickHouse], None]:
     def step(ch: ClickHouse) -> None:
         ch.execute(sql)
+
+    return step
+
+
+def _chdb_statements(*sqls: str) -> Callable[[ClickHouse], None]:
+    def step(ch: ClickHouse) -> None:
+        if ch.kind == "chdb":
+            for sql in sqls:
+                ch.execute(sql)
 
     return step
 
@@ -129,6 +168,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "orders", _statement(ORDERS_DDL)),
     Migration(4, "campaigns", _statement(CAMPAIGNS_DDL)),
     Migration(5, "templates", _statement(TEMPLATES_DDL)),
+    # chDB's loader: entries in as they are stored in Redis (see EVENTS_INBOX_DDL)
+    Migration(6, "events_inbox", _chdb_statements(EVENTS_INBOX_DDL, EVENTS_INBOX_VIEW_DDL)),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,6 +1,9 @@
 """Events into and out of a Redis stream.
 
-``RedisStreamSink`` appends one stream entry per batch of events. The loader reads with a consumer
+``RedisStreamSink`` appends one stream entry per batch of events: field ``e`` holds the batch
+(``analytics.events.encode_events``), field ``n`` the number of events in it, so the loader can
+hand the bytes to ClickHouse without decoding them and still count what it loaded (entries
+written before ``n`` existed are counted by decoding them). The loader reads with a consumer
 group, so a crashed loader's entries are delivered again, marked ``redelivered``: the loader then
 asks ClickHouse which of their events it already stored (``analytics.loader``).
 """
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from analytics.events import Event, encode_events, row_fields
 
@@ -22,6 +26,22 @@ GROUP = "analytics-loader"
 @dataclass(frozen=True)
 class StreamBatch:
     entries: list[tuple[bytes, list[Event]]]
+    redelivered: bool  # read before by a consumer that did not acknowledge it
+
+
+@dataclass(frozen=True)
+class Entry:
+    stream_id: str
+    payload: bytes  # a JSON array of rows, as ``encode_events`` wrote it
+    count: int | None  # events in ``payload`` when the emitter said (None: decode to know)
+
+
+@dataclass(frozen=True)
+class EntryBatch:
+    """Entries as they are stored in Redis: the loader's path, where decoding each event into
+    Python values would cost most of the time."""
+
+    entries: list[Entry]
     redelivered: bool  # read before by a consumer that did not acknowledge it
 
 
@@ -48,12 +68,16 @@ class RedisStreamSink:
 
     def emit(self, events: Sequence[Event]) -> None:
         if events:
-            self._client.xadd(self._stream, {"e": encode_events(events)})
+            self._client.xadd(self._stream, _fields(events))
 
     def emit_in(self, pipe: Any, events: Sequence[Event]) -> None:
         """Queue the XADD on a pipeline the caller executes (one round trip with other work)."""
         if events:
-            pipe.xadd(self._stream, {"e": encode_events(events)})
+            pipe.xadd(self._stream, _fields(events))
+
+
+def _fields(events: Sequence[Event]) -> dict[FieldT, EncodableT]:
+    return {"e": encode_events(events), "n": len(events)}
 
 
 class StreamReader:
@@ -80,6 +104,12 @@ class StreamReader:
                             for entry_id, rows in raw.entries], redelivered=raw.redelivered)
 
     def read_raw(self, *, count: int = 500, block_ms: int = 1000) -> RawBatch:
+        """Entries not yet acknowledged, as JSON rows (see ``read_entries``)."""
+        batch = self.read_entries(count=count, block_ms=block_ms)
+        return RawBatch([(e.stream_id.encode(), json.loads(e.payload)) for e in batch.entries],
+                        redelivered=batch.redelivered)
+
+    def read_entries(self, *, count: int = 500, block_ms: int = 1000) -> EntryBatch:
         """Entries not yet acknowledged: first this consumer's own pending ones (after a
         crash), then entries idle too long in other consumers, then new entries, waiting up to
         ``block_ms`` for them (0: do not wait). The first two kinds are ``redelivered``: they
@@ -99,8 +129,9 @@ class StreamReader:
                 GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms or None
             )
             entries = fresh[0][1] if fresh else []
-        return RawBatch([(entry_id, json.loads(fields[b"e"])) for entry_id, fields in entries],
-                        redelivered=redelivered)
+        return EntryBatch([Entry(entry_id.decode(), fields[b"e"],
+                                 int(fields[b"n"]) if b"n" in fields else None)
+                           for entry_id, fields in entries], redelivered=redelivered)
 
     def backlog(self) -> Backlog:
         """What waits in the stream: entries, of which delivered but not acknowledged, and the
@@ -111,7 +142,7 @@ class StreamReader:
         oldest_ms = int(first[0][0].split(b"-")[0]) if first else 0
         return Backlog(entries=length, pending=int(summary["pending"]), oldest_ms=oldest_ms)
 
-    def ack(self, entry_ids: Sequence[bytes]) -> None:
+    def ack(self, entry_ids: Sequence[str | bytes]) -> None:
         if entry_ids:
             pipe = self._client.pipeline(transaction=False)
             pipe.xack(self._stream, GROUP, *entry_ids)

@@ -103,3 +103,57 @@ def test_load_once_on_empty_stream(redis_client: redis.Redis, chdb_client: Click
     ensure_schema(chdb_client)
     reader = StreamReader(client=redis_client, stream=STREAM, consumer="t1")
     assert load_once(reader=reader, ch=chdb_client) == 0
+
+
+ODD_TEXT = ("it's \"quoted\" \\ back\\slash\nnew line\ttab \x00 nul ],[ 中文 🎟️ \u2028", "",
+            "\\u0041 not an escape", "'; DROP TABLE events; --")
+
+
+def test_chdb_takes_entries_as_they_are(redis_client: redis.Redis,
+                                        chdb_client: ClickHouse) -> None:
+    """Entries go into chDB undecoded: any string content comes back exactly; an entry written
+    before entries carried their event count still loads; payments still become orders."""
+    ts = datetime(2026, 11, 11, 2, 0, 0, tzinfo=UTC)
+    events = [Event(f"failed:c1:{i}", "failed", "m1", "c1", str(i), reason=text, channel="sms",
+                    store_id=text, amount_fen=-5, ts=ts) for i, text in enumerate(ODD_TEXT)]
+    payment = Event("points_granted:earn:S1|o1", "points_granted", "m1", member_id="7",
+                    store_id="S1", order_id="o1", amount_fen=2500, reason="25", ts=ts)
+    sink = RedisStreamSink(client=redis_client, stream=STREAM)
+    sink.emit(events[:2])
+    redis_client.xadd(STREAM, {"e": encode_events(events[2:])})  # no event count: older entry
+    sink.emit([payment])
+    # the catalog's redemption script writes its entry with Redis's cjson ("\/" escapes)
+    redis_client.xadd(STREAM, {"e": b'[["redeemed:m1:c1:9","redeemed","m1","c1","9","C\\/9",'
+                                    b'"","S1","R9",10000,1500,1500,"a\\/b",1794362400000]]'})
+    ensure_schema(chdb_client)
+    reader = StreamReader(client=redis_client, stream=STREAM, consumer="t1")
+    assert drain(reader=reader, ch=chdb_client) == len(events) + 2
+    assert chdb_client.query(
+        f"SELECT coupon_code, reason, toUInt32(ts) FROM {EVENTS_TABLE} WHERE order_id = 'R9'"
+    ) == [("C/9", "a/b", 1794362400)]
+    stored = chdb_client.query(
+        f"SELECT {', '.join(INSERT_COLUMNS[:-2])}, toUInt32(ts) FROM {EVENTS_TABLE} "
+        "WHERE event_type = 'failed' ORDER BY event_id")
+    assert stored == [(*event_row(e)[:-1], int(ts.timestamp())) for e in events]
+    assert chdb_client.query("SELECT member_id, order_id, amount_fen, toUInt32(ts) FROM orders"
+                             ) == [("7", "o1", 2500, int(ts.timestamp()))]
+    assert reader.lag() == 0
+
+
+def test_redelivered_entries_add_only_what_is_missing(redis_client: redis.Redis,
+                                                      ch: ClickHouse) -> None:
+    """A loader that stored part of its batch and died: the entries come back redelivered and
+    only the missing events are inserted (chDB re-encodes those entries, a server gets rows)."""
+    events = _events()
+    sink = RedisStreamSink(client=redis_client, stream=STREAM)
+    for start in range(0, len(events), 50):
+        sink.emit(events[start:start + 50])
+    ensure_schema(ch)
+    first = StreamReader(client=redis_client, stream=STREAM, consumer="t1")
+    entries = first.read_entries(count=3, block_ms=0).entries
+    stored = [(*event_row(e), entry.stream_id) for entry in entries[:2]
+              for e in decode_events(entry.payload)[::3]]
+    ch.insert(EVENTS_TABLE, INSERT_COLUMNS, stored)
+    assert drain(reader=first, ch=ch) == len(events) - len(stored)
+    assert ch.query(f"SELECT count(), uniqExact(event_id) FROM {EVENTS_TABLE}") == \
+        [(len(events), len(events))]
