@@ -46,12 +46,14 @@ NAIVE_SPEEDUP = 20.0
 OWN_ROLES = ("workers", "launcher", "loader", "redis-server")
 
 
-def _settings(root: Path, name: str) -> Settings:
+def bench_settings(root: Path, name: str) -> Settings:
+    """Default settings with everything under ``root/name`` and no external services."""
     return replace(load_settings({}), var_dir=root / name, redis_url=None, clickhouse_url=None)
 
 
-def _members(root: Path, count: int) -> pd.DataFrame:
-    data_dir = member_data(_settings(root, "data"), members=count, seed=42,
+def bench_members(root: Path, count: int, *, seed: int = 42) -> pd.DataFrame:
+    """The synthetic member base of ``count`` (generated once under ``root/data``)."""
+    data_dir = member_data(bench_settings(root, "data"), members=count, seed=seed,
                            console=Console(quiet=True))
     return pd.read_parquet(data_dir / "members.parquet")
 
@@ -97,14 +99,14 @@ def run(*, size: str) -> list[Result]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="quanpai-bench-flow-") as tmp:
         root = Path(tmp)
-        everyone = _members(root, sizes.headline)
+        everyone = bench_members(root, sizes.headline)
         n = f"{sizes.headline:,}"
         full = sizes.headline >= 1_000_000
-        headline = run_flow(everyone, settings=_settings(root, "headline"),
+        headline = run_flow(everyone, settings=bench_settings(root, "headline"),
                             providers=SIMULATORS)
         results += flow_rows(f"flow {n} members", headline, per_s_target=MILLION_PER_MINUTE,
                              wall_target=60.0 if full else None, providers="simulators")
-        engine = run_flow(everyone, settings=_settings(root, "engine"),
+        engine = run_flow(everyone, settings=bench_settings(root, "engine"),
                           providers=STUB_PROVIDERS)
         results += flow_rows(f"flow engine-only {n} members", engine,
                              per_s_target=ENGINE_ONLY_PER_S,
@@ -118,7 +120,7 @@ def _scaling(root: Path, members: pd.DataFrame) -> list[Result]:
     scenario = f"flow scaling {len(members):,} members"
     rates = {}
     for processes in (1, 2):
-        measured = run_flow(members, settings=_settings(root, f"scaling-{processes}"),
+        measured = run_flow(members, settings=bench_settings(root, f"scaling-{processes}"),
                             processes=processes)
         rates[processes] = measured.members / measured.wall_s
     return [
@@ -130,8 +132,8 @@ def _scaling(root: Path, members: pd.DataFrame) -> list[Result]:
 
 def _naive(root: Path, members: pd.DataFrame) -> list[Result]:
     scenario = f"flow naive {len(members):,} members"
-    batched = run_flow(members, settings=_settings(root, "batched"))
-    naive = run_naive(members, settings=_settings(root, "naive"))
+    batched = run_flow(members, settings=bench_settings(root, "batched"))
+    naive = run_naive(members, settings=bench_settings(root, "naive"))
     if naive.issued != naive.members:
         raise RuntimeError(f"{scenario}: issued {naive.issued} coupons to {naive.members}")
     engine_rate = batched.members / batched.wall_s
