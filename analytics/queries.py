@@ -120,61 +120,77 @@ GROUP BY campaign_id""",
 )
 
 
-def member_outcomes(dim: str) -> str:
+# Funnel flags of a member's campaign events, OR-ed into one number per member (bit 256: the
+# member has a campaign event at all; orders carry 0).
+_FLAGS = ("held", "issued", "sent", "delivered", "failed_send", "unreachable", "not_issued",
+          "in_doubt")
+_FLAG = """toUInt16(256 + multiIf(event_type = 'held_out', 1, event_type = 'issued', 2,
+    event_type = 'sent', 4, event_type = 'delivered', 8,
+    event_type = 'failed' AND channel = '', 64, event_type = 'failed' AND channel = 'none', 32,
+    event_type = 'failed', 16, event_type = 'in_doubt', 128, 0))"""
+
+
+def member_outcomes(dim: str, *, members_only: bool = False) -> str:
     """Per campaign member: group, ``dim`` value, funnel flags, coupon cost, channel used,
-    revenue in the window (y) and before it (x), RFM segment before and after. Grouped by
-    member straight from the events: flags and first times ignore a row stored twice, and
-    counts and money take each ``event_id`` once."""
+    revenue in the window (y) and before it (x), RFM segment before and after.
+
+    One aggregation by member over three streams of rows (``src``): the campaign's events
+    (1), its redemptions and refunds once per ``event_id`` (3) and the merchant's orders in the
+    history window (2); members without a campaign event are dropped. Flags, first times and the
+    channel ignore a row stored twice; redemptions are deduplicated before they are counted.
+    ``members_only`` also filters the orders by the campaign's members first: worth its set
+    when the campaign is small against the merchant's orders."""
+    campaign = ("merchant_id = {merchant:String} AND campaign_id = {campaign:String} "
+                "AND member_id != ''")
+    members = (f"\n          AND member_id IN (SELECT member_id FROM {EVENTS_TABLE} "
+               f"WHERE {campaign})" if members_only else "")
+    flags = ", ".join(f"bitAnd(flags, {1 << i}) != 0 AS {name}" for i, name in enumerate(_FLAGS))
     return f"""
 SELECT
-    member_id, held, issued, sent, delivered, failed_send, unreachable,
-    not_issued, in_doubt, redeemed, coupon_cost, send_channel, first_t, redeemed_t,
+    member_id, {flags},
+    redeemed, coupon_cost, send_channel, first_t, redeemed_t,
     y, x, {_segment('last_before', 'f_before', '{start:DateTime}')} AS seg_before,
     {_segment('last_after', 'f_after', '{end:DateTime}')} AS seg_after,
     home_store,
     {dim} AS dim
 FROM (
     SELECT member_id,
-        max(event_type = 'held_out') AS held,
-        max(event_type = 'issued') AS issued,
-        max(event_type = 'sent') AS sent,
-        max(event_type = 'delivered') AS delivered,
-        max(event_type = 'failed' AND channel NOT IN ('', 'none')) AS failed_send,
-        max(event_type = 'failed' AND channel = 'none') AS unreachable,
-        max(event_type = 'failed' AND channel = '') AS not_issued,
-        max(event_type = 'in_doubt') AS in_doubt,
-        toInt64(uniqExactIf(event_id, event_type = 'redeemed'))
-            - toInt64(uniqExactIf(event_id, event_type = 'refunded')) AS redeemed,
-        arraySum(arrayMap(e -> tupleElement(e, 2),
-                          groupUniqArrayIf((event_id, discount_fen), event_type = 'redeemed')))
-            - arraySum(arrayMap(e -> tupleElement(e, 2),
-                          groupUniqArrayIf((event_id, discount_fen), event_type = 'refunded')))
-            AS coupon_cost,
-        anyIf(channel, event_type IN ('sent', 'in_doubt')) AS send_channel,
-        minIf(ts, event_type IN ('issued', 'held_out', 'failed')) AS first_t,
-        minIf(ts, event_type = 'redeemed') AS redeemed_t
-    FROM {EVENTS_TABLE}
-    WHERE merchant_id = {{merchant:String}} AND campaign_id = {{campaign:String}}
-      AND member_id != ''
+        groupBitOr(flag) AS flags,
+        toInt64(countIf(src = 3 AND kind = 'redeemed'))
+            - toInt64(countIf(src = 3 AND kind = 'refunded')) AS redeemed,
+        sumIf(amount, src = 3 AND kind = 'redeemed')
+            - sumIf(amount, src = 3 AND kind = 'refunded') AS coupon_cost,
+        anyIf(text, src = 1 AND kind IN ('sent', 'in_doubt')) AS send_channel,
+        minIf(ts, src = 1 AND kind IN ('issued', 'held_out', 'failed')) AS first_t,
+        minIf(ts, src = 3 AND kind = 'redeemed') AS redeemed_t,
+        sumIf(amount, src = 2 AND ts >= {{start:DateTime}} AND ts < {{end:DateTime}}) AS y,
+        sumIf(amount, src = 2 AND ts >= {{pre_start:DateTime}} AND ts < {{start:DateTime}}) AS x,
+        maxIf(ts, src = 2 AND ts < {{start:DateTime}}) AS last_before,
+        countIf(src = 2 AND ts >= {{start:DateTime}} - 7776000 AND ts < {{start:DateTime}})
+            AS f_before,
+        maxIf(ts, src = 2) AS last_after,
+        countIf(src = 2 AND ts >= {{end:DateTime}} - 7776000) AS f_after,
+        argMaxIf(text, ts, src = 2 AND ts < {{start:DateTime}}) AS home_store
+    FROM (
+        SELECT member_id, toUInt8(1) AS src, event_type AS kind, channel AS text, ts,
+            toInt64(0) AS amount, {_FLAG} AS flag
+        FROM {EVENTS_TABLE}
+        WHERE {campaign} AND event_type NOT IN ('redeemed', 'refunded')
+        UNION ALL
+        SELECT any(member_id), toUInt8(3), any(event_type), '', min(ts), any(discount_fen),
+            toUInt16(256)
+        FROM {EVENTS_TABLE}
+        WHERE {campaign} AND event_type IN ('redeemed', 'refunded')
+        GROUP BY event_id
+        UNION ALL
+        SELECT member_id, toUInt8(2), '', store_id, ts, amount_fen, toUInt16(0)
+        FROM {ORDERS_TABLE}
+        WHERE merchant_id = {{merchant:String}}
+          AND ts >= {{history_start:DateTime}} AND ts < {{end:DateTime}}{members}
+    )
     GROUP BY member_id
-) AS m
-ANY LEFT JOIN (
-    SELECT member_id,
-        sumIf(amount_fen, ts >= {{start:DateTime}} AND ts < {{end:DateTime}}) AS y,
-        sumIf(amount_fen, ts >= {{pre_start:DateTime}} AND ts < {{start:DateTime}}) AS x,
-        maxIf(ts, ts < {{start:DateTime}}) AS last_before,
-        countIf(ts >= {{start:DateTime}} - 7776000 AND ts < {{start:DateTime}}) AS f_before,
-        maxIf(ts, ts < {{end:DateTime}}) AS last_after,
-        countIf(ts >= {{end:DateTime}} - 7776000 AND ts < {{end:DateTime}}) AS f_after,
-        argMaxIf(store_id, ts, ts < {{start:DateTime}}) AS home_store
-    FROM {ORDERS_TABLE}
-    WHERE merchant_id = {{merchant:String}}
-      AND ts >= {{history_start:DateTime}} AND ts < {{end:DateTime}}
-      AND member_id IN (SELECT member_id FROM {EVENTS_TABLE}
-                        WHERE merchant_id = {{merchant:String}}
-                          AND campaign_id = {{campaign:String}})
-    GROUP BY member_id
-) AS o USING member_id"""
+    HAVING flags >= 256
+)"""
 
 
 def _segment(last: str, frequency: str, at: str) -> str:
@@ -196,19 +212,41 @@ DIMENSIONS: dict[str, str] = {
 SEND_CHANNELS = ("wechat", "wechat_mass", "sms", "alipay", "alipay_cash")
 
 
-def roi_groups_sql(by: str) -> str:
-    channels = ",\n    ".join(
-        f"sumIf(1, (sent = 1 OR in_doubt = 1) AND send_channel = '{c}') AS msgs_{c}"
-        for c in SEND_CHANNELS)
+# Per cell (dim, held, segment before, segment after): members, funnel counts, redeemers,
+# uses, seconds to redeem (sum), coupon cost, the sums of y, y², x, x², xy, messages per channel.
+CELL_SUMS: tuple[tuple[str, str], ...] = (
+    ("members", "count()"),
+    *((flag, f"sum({flag})") for flag in _FLAGS[1:]),
+    ("redeemers", "sumIf(1, redeemed > 0)"),
+    ("uses", "sum(redeemed)"),
+    ("redeem_seconds",
+     "sumIf(toInt64(toUInt32(redeemed_t)) - toInt64(toUInt32(first_t)), redeemed > 0)"),
+    ("coupon_cost", "sum(coupon_cost)"),
+    ("y", "sum(y)"), ("yy", "sum(y * y)"), ("x", "sum(x)"), ("xx", "sum(x * x)"),
+    ("xy", "sum(x * y)"),
+    *((f"msgs_{c}", f"sumIf(1, (sent = 1 OR in_doubt = 1) AND send_channel = '{c}')")
+      for c in SEND_CHANNELS),
+)
+
+
+def roi_cells_sql(by: str, *, members_only: bool = False) -> str:
+    """The campaign's members summed per ``by`` value, group and segment movement: the report
+    folds these few rows into its groups and its movement table (one pass over the events)."""
+    sums = ",\n    ".join(f"{expr} AS s_{name}" for name, expr in CELL_SUMS)
     return f"""
-SELECT dim, held, count() AS members, sum(issued), sum(sent), sum(delivered), sum(failed_send),
-    sum(unreachable), sum(not_issued), sum(in_doubt), sumIf(1, redeemed > 0) AS redeemers,
-    sum(redeemed) AS uses,
-    sumIf((toInt64(toUInt32(redeemed_t)) - toInt64(toUInt32(first_t))) / 86400, redeemed > 0)
-        AS redeem_days,
-    sum(coupon_cost), sum(y), sum(y * y), sum(x), sum(x * x), sum(x * y),
-    {channels}
-FROM ({member_outcomes(DIMENSIONS[by])})
+SELECT dim, held, seg_before, seg_after,
+    {sums}
+FROM ({member_outcomes(DIMENSIONS[by], members_only=members_only)})
+GROUP BY dim, held, seg_before, seg_after
+ORDER BY dim, held, seg_before, seg_after"""
+
+
+def roi_groups_sql(by: str) -> str:
+    sums = ", ".join(f"sum(s_{name}) / 86400" if name == "redeem_seconds" else f"sum(s_{name})"
+                     for name, _ in CELL_SUMS)
+    return f"""
+SELECT dim, held, {sums}
+FROM ({roi_cells_sql(by)})
 GROUP BY dim, held
 ORDER BY dim, held"""
 
@@ -217,8 +255,8 @@ def roi_groups(by: str) -> NamedQuery:
     return NamedQuery(
         f"roi_groups_by_{by}",
         f"ROI sufficient statistics of one campaign by {by}: per value and group (held 0/1), "
-        "members, funnel counts, redeemers, days to redeem (sum), coupon cost, sums of y, y², "
-        "x, x², xy (y: revenue in the window, x: before it) and messages per channel.",
+        "members, funnel counts, redeemers, uses, days to redeem (sum), coupon cost, sums of y, "
+        "y², x, x², xy (y: revenue in the window, x: before it) and messages per channel.",
         roi_groups_sql(by),
     )
 
@@ -228,8 +266,8 @@ ROI_MOVEMENT = NamedQuery(
     "RFM segment movement of one campaign's members: group (held 0/1), segment at the start, "
     "segment at the end of the attribution window, members.",
     f"""
-SELECT held, seg_before, seg_after, count()
-FROM ({member_outcomes("''")})
+SELECT held, seg_before, seg_after, sum(s_members)
+FROM ({roi_cells_sql("campaign")})
 GROUP BY held, seg_before, seg_after
 ORDER BY held, seg_before, seg_after""",
 )

@@ -22,13 +22,14 @@ from analytics.errors import UnknownCampaign
 from analytics.queries import (
     CAMPAIGN_NAMES,
     CAMPAIGN_WINDOWS,
+    CELL_SUMS,
     DIMENSIONS,
-    ROI_MOVEMENT,
     SEND_CHANNELS,
     bind,
     placeholders,
-    roi_groups_sql,
+    roi_cells_sql,
 )
+from analytics.schema import EVENTS_TABLE, ORDERS_TABLE
 from analytics.uplift import METHOD, Moments, Uplift, welch_cuped
 from infra.clickhouse import ClickHouse
 from infra.settings import Settings
@@ -163,12 +164,8 @@ def _campaign(ch: ClickHouse, merchant_id: str, campaign_id: str, start: datetim
         "merchant": merchant_id, "campaign": campaign_id, "start": start, "end": end,
         "pre_start": start - timedelta(days=config.pre_days),
         "history_start": start - timedelta(days=HISTORY_DAYS), "tz": config.timezone}
-    sql = roi_groups_sql(by)
-    used = placeholders(sql)
-    rows = ch.query(bind(sql, {k: v for k, v in params.items() if k in used}))
-    used = placeholders(ROI_MOVEMENT.sql)
-    movement = [("held_out" if int(r[0]) else "treated", str(r[1]), str(r[2]), int(r[3]))
-                for r in ROI_MOVEMENT.run(ch, **{k: v for k, v in params.items() if k in used})]
+    cells = _query(ch, roi_cells_sql(by, members_only=_few_members(ch, params)), params)
+    rows, movement = _fold(cells)
     treated = {str(r[0]): r for r in rows if not int(r[1])}
     held = {str(r[0]): r for r in rows if int(r[1])}
     report_rows = []
@@ -181,6 +178,45 @@ def _campaign(ch: ClickHouse, merchant_id: str, campaign_id: str, start: datetim
                                 config))
     return CampaignReport(campaign_id, name[0], name[1], start, end, params["pre_start"],
                           report_rows, movement)
+
+
+def _few_members(ch: ClickHouse, params: Mapping[str, Any]) -> bool:
+    """Whether the campaign is small against the merchant's orders in its history window, so
+    that filtering those orders by its members first pays for building the set."""
+    sql = (f"SELECT (SELECT count() FROM {EVENTS_TABLE} WHERE merchant_id = {{merchant:String}} "
+           "AND campaign_id = {campaign:String}) * 4 < (SELECT count() FROM "
+           f"{ORDERS_TABLE} WHERE merchant_id = {{merchant:String}} "
+           "AND ts >= {history_start:DateTime} AND ts < {end:DateTime})")
+    return bool(int(_query(ch, sql, params)[0][0]))
+
+
+def _query(ch: ClickHouse, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """``sql`` with the report's parameters that it uses."""
+    used = placeholders(sql)
+    return ch.query(bind(sql, {k: v for k, v in params.items() if k in used}))
+
+
+Movement = list[tuple[str, str, str, int]]  # group, segment before, after, members
+
+
+def _fold(cells: Sequence[Sequence[Any]]) -> tuple[list[list[Any]], Movement]:
+    """The cells of ``roi_cells_sql`` as the report's rows (dim, held, then ``CELL_SUMS`` with
+    days to redeem) and its movement table (group, segment before, after, members)."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    moves: dict[tuple[int, str, str], int] = {}
+    for cell in cells:
+        dim, held, before, after = str(cell[0]), int(cell[1]), str(cell[2]), str(cell[3])
+        sums = [int(v) for v in cell[4:]]
+        total = groups.setdefault((dim, held), [0] * len(sums))
+        for i, v in enumerate(sums):
+            total[i] += v
+        moves[held, before, after] = moves.get((held, before, after), 0) + sums[0]
+    days = [name for name, _ in CELL_SUMS].index("redeem_seconds")
+    rows = [[dim, held, *sums[:days], sums[days] / 86400, *sums[days + 1:]]
+            for (dim, held), sums in sorted(groups.items())]
+    movement = [("held_out" if held else "treated", before, after, n)
+                for (held, before, after), n in sorted(moves.items())]
+    return rows, movement
 
 
 def _row(campaign_id: str, name: tuple[str, str], by: str, value: str,

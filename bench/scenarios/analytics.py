@@ -5,8 +5,9 @@ Loader: events in stream entries of 1,000 (as the workers emit them) are drained
 ``analytics.loader.drain``, the exactly-once path of ``quanpai loader``; events per second of
 wall time. ROI: a campaign of ``events / 4`` members (one in ten held out; issued, sent,
 delivered, a fifth redeemed) and ``orders`` orders around it, made inside chDB by SQL; the
-figure is the whole ``roi_report`` (windows, names, the member-level query and the RFM movement)
-for that campaign, best of three. Full size: 10,000,000 events and 1,000,000 orders.
+figure is the whole ``roi_report`` (windows, names, and the one member-level query that gives
+both the groups and the RFM movement) for that campaign, best of three. Full size: 10,000,000
+events and 1,000,000 orders.
 """
 
 from __future__ import annotations

@@ -137,3 +137,28 @@ def test_interval_covers_the_truth_in_at_least_90_of_100() -> None:
         uplift = welch_cuped(*groups)
         covered += uplift.low <= 1500 <= uplift.high
     assert covered >= 90
+
+
+def test_orders_filtered_by_members_or_not_give_the_same_cells(ch: ClickHouse) -> None:
+    """The report filters orders by the campaign's members first only when the campaign is
+    small; both query shapes count the same, and orders of other members count in neither."""
+    from analytics.queries import bind, placeholders, roi_cells_sql
+
+    campaign = planted_campaign(members=300, effect_fen=1000, seed=13)
+    _load(ch, campaign)
+    others = [("m1", f"x{n}", "S1", f"X{n}", campaign.start + timedelta(days=n % 20 - 10),
+               5000, "", "", "", "synthetic") for n in range(4000)]
+    ch.insert(ORDERS_TABLE, ORDER_COLUMNS, others)
+    [report] = roi_report(ch, merchant_id="m1", by="segment", config=CONFIG)
+    start = report.start
+    params = {"merchant": "m1", "campaign": "c1", "start": start, "end": report.end,
+              "pre_start": report.pre_start, "history_start": start - timedelta(days=365)}
+    cells = []
+    for members_only in (False, True):
+        sql = roi_cells_sql("segment", members_only=members_only)
+        cells.append(ch.query(bind(sql, {k: v for k, v in params.items()
+                                         if k in placeholders(sql)})))
+    assert cells[0] == cells[1]
+    assert sum(int(c[4]) for c in cells[0]) == len(campaign.member_ids)
+    assert sum(r.treated.members + r.held.members for r in report.rows) == \
+        len(campaign.member_ids)
