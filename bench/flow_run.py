@@ -23,7 +23,6 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from analytics.chdb_service import open_clickhouse
 from analytics.loader import status_key
 from analytics.roi import campaign_roi
 from bench import naive
@@ -34,6 +33,7 @@ from dispatcher.launch import wait_done
 from dispatcher.local_stack import SIMULATORS, env_for, local_stack, stop_process
 from dispatcher.operations import build_launch_deps, launch_now
 from dispatcher.planner import reachable_addresses
+from infra.chdb_service import open_clickhouse
 from infra.redis_client import make_redis
 from infra.settings import Settings
 

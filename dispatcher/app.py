@@ -124,9 +124,9 @@ def segment_service(settings: Settings, sync_client: Any) -> SegmentService:
             raise SettingsError(f"QUANPAI_SEGMENT_RULES: {exc}") from None
         members = rules.members
         if rules.transactions.clickhouse_table or (members and members.clickhouse_table):
-            from infra.clickhouse import make_clickhouse
+            from infra.chdb_service import open_clickhouse
 
-            clickhouse = make_clickhouse(settings)
+            clickhouse = open_clickhouse(settings)
     return SegmentService(
         merchant_id=settings.merchant_id, rules=rules,
         tags=RedisTags(client=sync_client, merchant_id=settings.merchant_id),
@@ -158,9 +158,9 @@ def segment_data(settings: Settings) -> dict[str, Any] | None:
 def roi_service(settings: Settings) -> RoiService:
     """The ROI route's ClickHouse (opened per request) and configuration, from ``settings``."""
     from analytics.api import RoiService
-    from analytics.chdb_service import open_clickhouse
     from analytics.report import roi_config
     from dispatcher.commands.roi import campaign_infos, send_prices
+    from infra.chdb_service import open_clickhouse
 
     return RoiService(open_clickhouse=lambda: open_clickhouse(settings),
                       config=roi_config(settings, send_price_fen=send_prices(settings)),

@@ -156,7 +156,9 @@ class DriverClient:
 
 
 def make_clickhouse(settings: Settings) -> ClickHouse:
-    """The ClickHouse of these settings: a server when ``CLICKHOUSE_URL`` is set, else chDB."""
+    """The ClickHouse of these settings: a server when ``CLICKHOUSE_URL`` is set, else chDB
+    opened in this process. Commands use ``infra.chdb_service.open_clickhouse`` instead: chDB
+    is locked by the process that opened it, and that one shares it with the others."""
     if settings.clickhouse_url:
         return DriverClient(url=settings.clickhouse_url)
     return ChdbClient(path=settings.chdb_path)

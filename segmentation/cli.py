@@ -148,9 +148,9 @@ def run_rfm(args: argparse.Namespace, settings: Settings) -> int:
             if args.transactions is not None:
                 features = FileTransactions(args.transactions, columns, tz).features(as_of=as_of)
             else:
-                from infra.clickhouse import make_clickhouse
+                from infra.chdb_service import open_clickhouse
 
-                client = make_clickhouse(settings)
+                client = open_clickhouse(settings)
                 try:
                     features = ClickHouseTransactions(
                         client=client, table=args.clickhouse_table, columns=columns, timezone=tz
@@ -185,9 +185,9 @@ def evaluate_file(path: Path, args: argparse.Namespace, settings: Settings, *,
         tables = [rules.transactions.clickhouse_table,
                   rules.members.clickhouse_table if rules.members else None]
         if any(tables):
-            from infra.clickhouse import make_clickhouse
+            from infra.chdb_service import open_clickhouse
 
-            client = make_clickhouse(settings)
+            client = open_clickhouse(settings)
         facts = None
         if needs_coupons:
             if args.coupon_facts is None:

@@ -135,9 +135,9 @@ def _console_select(args: argparse.Namespace, settings: Settings, store: TagStor
         clickhouse = None
         if rules.transactions.clickhouse_table or (rules.members and
                                                    rules.members.clickhouse_table):
-            from infra.clickhouse import make_clickhouse
+            from infra.chdb_service import open_clickhouse
 
-            clickhouse = make_clickhouse(settings)
+            clickhouse = open_clickhouse(settings)
         try:
             return condition_members(rules, where, as_of=day, clickhouse=clickhouse,
                                      coupon_facts=facts, tags=store)

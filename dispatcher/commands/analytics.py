@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from analytics.chdb_service import open_clickhouse
 from analytics.schema import LATEST, migrate
+from infra.chdb_service import open_clickhouse
 from infra.settings import Settings
 
 

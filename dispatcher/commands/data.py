@@ -50,8 +50,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_load(args: argparse.Namespace, settings: Settings) -> int:
     """Generated (or exported) transactions into the ``orders`` table, once per file."""
-    from analytics.chdb_service import open_clickhouse
     from analytics.orders import load_orders
+    from infra.chdb_service import open_clickhouse
     from infra.errors import InvalidInput
 
     path: Path = args.path

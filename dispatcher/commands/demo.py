@@ -26,8 +26,8 @@ from dispatcher.campaigns import Campaign, CampaignStore
 from dispatcher.commands.campaign import CouponSpec, run_campaign
 from dispatcher.commands.roi import roi_table
 from dispatcher.local_stack import local_stack
+from infra.chdb_service import open_clickhouse
 from infra.cli_support import UsageError
-from infra.clickhouse import make_clickhouse
 from infra.redis_client import make_redis
 from infra.services import clickhouse_target
 from infra.settings import Settings
@@ -100,7 +100,7 @@ def campaign_with_loader(
     """Run a campaign while a loader thread moves its events into ClickHouse; returns the
     campaign and the seconds from launch until every batch was done or deferred."""
     assert settings.redis_url is not None
-    ch = make_clickhouse(settings)
+    ch = open_clickhouse(settings)
     client = make_redis(settings.redis_url)
     reader = StreamReader(client=client, stream=settings.events_stream, consumer="demo-loader")
     stop = threading.Event()
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         console.print(f"{state.batches_deferred} batches have members waiting for a later "
                       f"window (SMS quiet hours {settings.sms.quiet_hours}); a worker sends "
                       "them then")
-    ch = make_clickhouse(settings)
+    ch = open_clickhouse(settings)
     try:
         rows = campaign_roi(ch, merchant_id=settings.merchant_id)
     finally:

@@ -2,7 +2,7 @@
 ClickHouse.
 
 The running loader owns the embedded chDB and answers other processes' queries over its socket
-(``analytics.chdb_service``), and runs the catalog's expiry sweep at start and every hour.
+(``infra.chdb_service``), and runs the catalog's expiry sweep at start and every hour.
 ``status`` shows what waits in Redis and the loader's last error; it exits 1 when the loader
 reported an error on its last attempt. ``expire`` runs the expiry sweep now.
 """
@@ -18,10 +18,10 @@ from datetime import datetime
 
 import redis
 
-from analytics.chdb_service import open_clickhouse
 from analytics.loader import drain, loader_status, run_loader, status_key
 from analytics.stream import StreamReader
 from dispatcher.telemetry import StreamBacklog
+from infra.chdb_service import open_clickhouse
 from infra.metrics import add_collector
 from infra.redis_client import make_redis
 from infra.services import resolve_redis_url

@@ -5,7 +5,7 @@
 
 Campaign names come from the dispatcher's campaign store (fed into the campaigns dimension here,
 the composition root, so analytics never imports the dispatcher). With the embedded chDB, the
-process that owns it answers (``analytics.chdb_service``): this command works while
+process that owns it answers (``infra.chdb_service``): this command works while
 ``quanpai loader`` runs; when nothing else runs it owns chDB itself and loads what waits first.
 """
 
@@ -18,7 +18,6 @@ from pathlib import Path
 
 from rich.table import Table
 
-from analytics.chdb_service import ChdbOwner, open_clickhouse
 from analytics.dimensions import CampaignInfo, upsert_campaigns
 from analytics.errors import UnknownCampaign
 from analytics.labels import LANGS
@@ -28,6 +27,7 @@ from analytics.report import BY, roi_config, roi_report
 from analytics.roi import CampaignRoi
 from analytics.schema import ensure_schema
 from analytics.stream import StreamReader
+from infra.chdb_service import ChdbOwner, open_clickhouse
 from infra.cli_support import UsageError
 from infra.clickhouse import ClickHouse
 from infra.errors import QuanpaiError, ServiceError

@@ -14,10 +14,10 @@ import csv
 import sys
 from typing import Any
 
-from analytics.chdb_service import open_clickhouse
 from analytics.errors import QueryError
 from analytics.queries import NAMED, bind, convert, placeholders
 from analytics.schema import ensure_schema
+from infra.chdb_service import open_clickhouse
 from infra.cli_support import UsageError
 from infra.clickhouse import ClickHouse
 from infra.errors import ClickHouseError

@@ -117,6 +117,18 @@ def test_reports_answer_while_the_loader_runs(env: dict[str, str], redis_client:
         assert missing.returncode == 2 and missing.stdout == ""
         assert len(missing.stderr.strip().splitlines()) == 1
         _api_answers(env)
+        # segments computed in ClickHouse too (chDB: through the loader, never its lock)
+        RedisStreamSink(client=redis_client, stream=STREAM).emit(
+            [e for e in _events(60) if e.event_type == "points_granted"])
+        while redis_client.xlen(STREAM):
+            assert time.monotonic() < deadline + 60, "the loader did not load the payments"
+            time.sleep(0.2)
+        buyers = int(_sql(env, "SELECT uniqExact(member_id) FROM orders"))
+        assert buyers == 60
+        scores = tmp_path / "rfm.csv"
+        rfm = quanpai(env, "segment", "rfm", "--clickhouse-table", "orders", "--out", str(scores))
+        assert rfm.returncode == 0, rfm.stderr
+        assert len(scores.read_text(encoding="utf-8").splitlines()) == buyers + 1
         status = quanpai(env, "loader", "status")
         assert status.returncode == 0 and "0 entries" in status.stdout
     finally:
