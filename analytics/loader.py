@@ -66,9 +66,9 @@ def _stored(ch: ClickHouse, stream_ids: Sequence[str]) -> tuple[set[tuple[str, s
     return events, orders
 
 
-_TYPE, _MERCHANT, _MEMBER, _STORE, _ORDER, _AMOUNT, _TS = (
+_TYPE, _MERCHANT, _MEMBER, _STORE, _ORDER, _AMOUNT, _CHANNEL, _TS = (
     COLUMNS.index(c) for c in ("event_type", "merchant_id", "member_id", "store_id", "order_id",
-                               "amount_fen", "ts"))
+                               "amount_fen", "channel", "ts"))
 
 
 def order_row(event: Sequence[Any], source: str) -> tuple[Any, ...] | None:
@@ -76,8 +76,8 @@ def order_row(event: Sequence[Any], source: str) -> tuple[Any, ...] | None:
     if event[_TYPE] != "points_granted" or not event[_ORDER] or not event[_MEMBER]:
         return None
     return (event[_MERCHANT], event[_MEMBER], event[_STORE], event[_ORDER],
-            datetime.fromtimestamp(int(event[_TS]) // 1000, UTC), event[_AMOUNT], "", "", "",
-            source)
+            datetime.fromtimestamp(int(event[_TS]) // 1000, UTC), event[_AMOUNT],
+            event[_CHANNEL], "", "", source)
 
 
 def _insert_events(ch: ClickHouse, rows: list[list[Any]]) -> None:

@@ -186,14 +186,18 @@ async def buy_in_points_mall(
 async def grant_points(
     catalog: Catalog, merchant_id: str, member_id: str, *, points: int, ref: str,
     store_id: str = "", order_id: str = "", amount_fen: int = 0, spend_fen: int = 0,
+    paid_channel: str = "",
 ) -> tuple[str, Account]:
-    """Add points (and the spend that earned them) once per reference; emits points_granted."""
+    """Add points (and the spend that earned them) once per reference; emits points_granted,
+    also for an order that earned no points: the event is how a member's paid order (with
+    ``paid_channel`` in its ``channel``) reaches the analysts' ``orders`` table."""
     word, account = await change(catalog, merchant_id, member_id, kind="earn", ref=ref,
                                  points=points, spend=spend_fen, store_id=store_id)
-    if word == "ok" and points:
+    if word == "ok" and (points or order_id):
         catalog.emit([Event(event_id=f"points_granted:{ref}", event_type="points_granted",
                             merchant_id=merchant_id, member_id=member_id, store_id=store_id,
-                            order_id=order_id, amount_fen=amount_fen, reason=str(points))])
+                            order_id=order_id, amount_fen=amount_fen, reason=str(points),
+                            channel=paid_channel)])
     return word, account
 
 

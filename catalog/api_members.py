@@ -71,7 +71,8 @@ async def post_payment(request: web.Request, body: PaymentIn) -> web.Response:
     result = await after_payment(
         catalog_of(request), merchant_id=who.merchant_id, store_id=body.store_id,
         order_id=body.order_id, amount_fen=body.amount_fen, member_id=body.member_id or "",
-        from_balance=body.from_balance, points_used=body.points_used)
+        from_balance=body.from_balance, points_used=body.points_used,
+        paid_channel=body.paid_channel or ("stored_value" if body.from_balance else ""))
     await queue_join_offer(catalog_of(request), merchant_id=who.merchant_id, payment=result)
     return respond(result, status=200 if result["replayed"] else 201)
 

@@ -30,6 +30,9 @@ Code = Annotated[str, Meta(min_length=1, max_length=128, description="coupon cod
 TemplateId = Annotated[str, Meta(pattern="^t[1-9][0-9]{0,6}$")]
 Days = Annotated[int, Meta(ge=0, le=36_500)]
 Channel = Literal["online", "offline"]
+# how an order was paid, as the POS knows it; kept on the analysts' orders rows
+PaidChannel = Literal["wechat_pay", "alipay", "unionpay", "bank_card", "cash", "stored_value",
+                      "other"]
 Names = Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]],
                   Meta(max_length=1000)]
 MAX_MEMBERS = 1000
@@ -241,6 +244,7 @@ class PaymentIn(_Request):
     member_id: Id | None = None
     from_balance: bool = False
     points_used: Points = 0
+    paid_channel: PaidChannel | None = None  # default: stored_value when from_balance
 
 
 class ClaimIn(_Request):

@@ -86,8 +86,10 @@ async def redeem_claim(
 async def after_payment(
     catalog: Catalog, *, merchant_id: str, store_id: str, order_id: str, amount_fen: int,
     member_id: str = "", from_balance: bool = False, points_used: int = 0,
+    paid_channel: str = "",
 ) -> dict[str, Any]:
     """支付后营销: points by tier, then every matching rule's rewards within its limits.
+    ``paid_channel`` (wechat_pay, alipay, cash, ...) goes with the order to the analysts.
 
     A payer who is not a member gets a join-to-claim offer: a claim token for this order.
     ``points_used`` (from the quote's points step) are taken from the member first, once per
@@ -108,7 +110,7 @@ async def after_payment(
         result = await _apply_payment(
             catalog, merchant_id=merchant_id, store_id=store_id, order_id=order_id,
             amount_fen=amount_fen, member_id=member_id, from_balance=from_balance,
-            points_used=points_used)
+            points_used=points_used, paid_channel=paid_channel)
     except (Refused, InvalidInput):
         if not replayed:
             await forget_request(catalog, merchant_id, ref=ref)
@@ -118,7 +120,7 @@ async def after_payment(
 
 async def _apply_payment(
     catalog: Catalog, *, merchant_id: str, store_id: str, order_id: str, amount_fen: int,
-    member_id: str, from_balance: bool, points_used: int,
+    member_id: str, from_balance: bool, points_used: int, paid_channel: str,
 ) -> dict[str, Any]:
     if not member_id or not (await read_account(catalog, merchant_id, member_id)).is_member:
         if from_balance:
@@ -138,7 +140,8 @@ async def _apply_payment(
     earned = rules.earn_points(before.tier, amount_fen)
     _, account = await grant_points(
         catalog, merchant_id, member_id, points=earned, ref=f"earn:{store_id}|{order_id}",
-        store_id=store_id, order_id=order_id, amount_fen=amount_fen, spend_fen=amount_fen)
+        store_id=store_id, order_id=order_id, amount_fen=amount_fen, spend_fen=amount_fen,
+        paid_channel=paid_channel)
     rewards: list[dict[str, Any]] = []
     for rule in rules.post_payment:
         if amount_fen < rule.min_amount_fen:

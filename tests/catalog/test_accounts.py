@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import redis
+
+from analytics.loader import drain
+from analytics.stream import StreamReader
+from infra.clickhouse import ChdbClient
+
 from .conftest import SECRET, ApiServer, Http, run_http
 from .test_api_coupons import make
 
@@ -144,3 +150,36 @@ def test_points_mall_and_balance_payment(api: ApiServer) -> None:
         assert status == 201 and body["account"]["points"] == 0 + 5
 
     run_http(api, scenario)
+
+
+def test_every_paid_order_reaches_the_orders_table_with_its_paid_channel(
+        api: ApiServer, redis_client: redis.Redis, chdb_client: ChdbClient) -> None:
+    """An order that earns no points is still an order for the analysts, and the POS's paid
+    channel (stored value when paid from the balance) goes with it."""
+    async def scenario(http: Http) -> None:
+        op = http.as_(api.token("operator"))
+        cashier = http.as_(api.token("cashier", store="S1"))
+        await op("PUT", "/v1/rules", {"earn_fen_per_point": {"": 1000}})
+        await cashier("POST", "/v1/members/M7/recharges", {
+            "amount_fen": 5000, "recharge_id": "R7", "store_id": "S1"})
+        status, body = await cashier("POST", "/v1/payments", {
+            "store_id": "S1", "order_id": "A1", "amount_fen": 500, "member_id": "M7",
+            "paid_channel": "bitcoin"})
+        assert status == 422 and body["field"] == "paid_channel"
+        for order, amount, extra in (("A1", 500, {"paid_channel": "alipay"}),
+                                     ("A2", 3000, {"from_balance": True}),
+                                     ("A3", 2000, {"paid_channel": "wechat_pay"}),
+                                     ("A3", 2000, {"paid_channel": "wechat_pay"})):
+            status, body = await cashier("POST", "/v1/payments", {
+                "store_id": "S1", "order_id": order, "amount_fen": amount, "member_id": "M7",
+                **extra})
+            assert status in (200, 201), body
+        assert body["replayed"] is True
+
+    run_http(api, scenario)
+    drain(reader=StreamReader(client=redis_client, stream="quanpai:events", consumer="t"),
+          ch=chdb_client)
+    rows = chdb_client.query("SELECT order_id, amount_fen, paid_channel FROM orders "
+                             "WHERE member_id = 'M7' ORDER BY order_id")
+    assert rows == [("A1", 500, "alipay"), ("A2", 3000, "stored_value"),
+                    ("A3", 2000, "wechat_pay")]
