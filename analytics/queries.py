@@ -120,14 +120,22 @@ GROUP BY campaign_id""",
 )
 
 
-# Funnel flags of a member's campaign events, OR-ed into one number per member (bit 256: the
-# member has a campaign event at all; orders carry 0).
+SEND_CHANNELS = ("wechat", "wechat_mass", "sms", "alipay", "alipay_cash")
+# Funnel flags of a member's campaign events, OR-ed into one number per member: bit 256 says the
+# member has a campaign event at all (orders carry 0), bits 512 and up the channels that carried
+# a message (sent or in doubt), so no string is kept per member while aggregating.
 _FLAGS = ("held", "issued", "sent", "delivered", "failed_send", "unreachable", "not_issued",
           "in_doubt")
-_FLAG = """toUInt16(256 + multiIf(event_type = 'held_out', 1, event_type = 'issued', 2,
+_CHANNEL_BITS = " + ".join(
+    f"if(channel = '{c}', {512 << i}, 0)" for i, c in enumerate(SEND_CHANNELS))
+_FLAG = f"""toUInt16(256 + multiIf(event_type = 'held_out', 1, event_type = 'issued', 2,
     event_type = 'sent', 4, event_type = 'delivered', 8,
     event_type = 'failed' AND channel = '', 64, event_type = 'failed' AND channel = 'none', 32,
-    event_type = 'failed', 16, event_type = 'in_doubt', 128, 0))"""
+    event_type = 'failed', 16, event_type = 'in_doubt', 128, 0)
+    + if(event_type IN ('sent', 'in_doubt'), {_CHANNEL_BITS}, 0))"""
+# the channel of a member's message: the first in SEND_CHANNELS order if there were several
+_SEND_CHANNEL = "multiIf({}, '')".format(", ".join(
+    f"bitAnd(flags, {512 << i}) != 0, '{c}'" for i, c in enumerate(SEND_CHANNELS)))
 
 
 def member_outcomes(dim: str, *, members_only: bool = False) -> str:
@@ -148,7 +156,7 @@ def member_outcomes(dim: str, *, members_only: bool = False) -> str:
     return f"""
 SELECT
     member_id, {flags},
-    redeemed, coupon_cost, send_channel, first_t, redeemed_t,
+    redeemed, coupon_cost, {_SEND_CHANNEL} AS send_channel, first_t, redeemed_t,
     y, x, {_segment('last_before', 'f_before', '{start:DateTime}')} AS seg_before,
     {_segment('last_after', 'f_after', '{end:DateTime}')} AS seg_after,
     home_store,
@@ -160,7 +168,6 @@ FROM (
             - toInt64(countIf(src = 3 AND kind = 'refunded')) AS redeemed,
         sumIf(amount, src = 3 AND kind = 'redeemed')
             - sumIf(amount, src = 3 AND kind = 'refunded') AS coupon_cost,
-        anyIf(text, src = 1 AND kind IN ('sent', 'in_doubt')) AS send_channel,
         minIf(ts, src = 1 AND kind IN ('issued', 'held_out', 'failed')) AS first_t,
         minIf(ts, src = 3 AND kind = 'redeemed') AS redeemed_t,
         sumIf(amount, src = 2 AND ts >= {{start:DateTime}} AND ts < {{end:DateTime}}) AS y,
@@ -209,7 +216,6 @@ DIMENSIONS: dict[str, str] = {
     "template": "''",  # one template per campaign: rows are grouped by it after the query
     "day": "toString(toDate(first_t, {tz:String}))",
 }
-SEND_CHANNELS = ("wechat", "wechat_mass", "sms", "alipay", "alipay_cash")
 
 
 # Per cell (dim, held, segment before, segment after): members, funnel counts, redeemers,
