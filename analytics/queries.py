@@ -143,9 +143,10 @@ def member_outcomes(dim: str, *, members_only: bool = False) -> str:
     revenue in the window (y) and before it (x), RFM segment before and after.
 
     One aggregation by member over three streams of rows (``src``): the campaign's events
-    (1), its redemptions and refunds once per ``event_id`` (3) and the merchant's orders in the
-    history window (2); members without a campaign event are dropped. Flags, first times and the
-    channel ignore a row stored twice; redemptions are deduplicated before they are counted.
+    (1), its redemptions and refunds once per ``event_id`` (3: ``FINAL`` merges the copies of a
+    row, which share the sorting key, as the table's own merges would) and the merchant's orders
+    in the history window (2); members without a campaign event are dropped. Flags, first times
+    and the channel ignore a row stored twice.
     ``members_only`` also filters the orders by the campaign's members first: worth its set
     when the campaign is small against the merchant's orders."""
     campaign = ("merchant_id = {merchant:String} AND campaign_id = {campaign:String} "
@@ -184,11 +185,9 @@ FROM (
         FROM {EVENTS_TABLE}
         WHERE {campaign} AND event_type NOT IN ('redeemed', 'refunded')
         UNION ALL
-        SELECT any(member_id), toUInt8(3), any(event_type), '', min(ts), any(discount_fen),
-            toUInt16(256)
-        FROM {EVENTS_TABLE}
+        SELECT member_id, toUInt8(3), event_type, '', ts, discount_fen, toUInt16(256)
+        FROM {EVENTS_TABLE} FINAL
         WHERE {campaign} AND event_type IN ('redeemed', 'refunded')
-        GROUP BY event_id
         UNION ALL
         SELECT member_id, toUInt8(2), '', store_id, ts, amount_fen, toUInt16(0)
         FROM {ORDERS_TABLE}
