@@ -88,6 +88,11 @@ class CallbackReceiver:
     coalesce_s: float = 0.002
     _pending: tuple[list[Event], asyncio.Future[None]] | None = field(
         default=None, init=False, repr=False)
+    # Alipay vouchers whose notifies arrived within ``coalesce_s``, by receipt bucket: taken
+    # in one script call per bucket (vouchers issued together share one) instead of one each.
+    _vouchers: dict[str, list[tuple[str, asyncio.Future[Recipient | None]]]] | None = field(
+        default=None, init=False, repr=False)
+    _taking: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
     async def publish(self, events: list[Event]) -> None:
         """Store ``events`` (with those of the requests arriving meanwhile); raises what
@@ -114,6 +119,40 @@ class CallbackReceiver:
             stored.exception()  # retrieved here too: a waiter may have gone away
             return
         stored.set_result(None)
+
+    async def _take_voucher(self, voucher_id: str) -> Recipient | None:
+        """Take ``voucher_id``'s receipt, with those of the notifies arriving meanwhile; a
+        repeated notify finds nothing (one take per voucher, even in the same call)."""
+        loop = asyncio.get_running_loop()
+        if self._vouchers is None:
+            self._vouchers = {}
+            loop.call_later(self.coalesce_s, self._start_taking)
+        taken: asyncio.Future[Recipient | None] = loop.create_future()
+        self._vouchers.setdefault(voucher_bucket(voucher_id), []).append((voucher_id, taken))
+        return await asyncio.shield(taken)
+
+    def _start_taking(self) -> None:
+        vouchers, self._vouchers = self._vouchers or {}, None
+        task = asyncio.get_running_loop().create_task(self._take_buckets(vouchers))
+        self._taking.add(task)
+        task.add_done_callback(self._taking.discard)
+
+    async def _take_buckets(
+        self, vouchers: dict[str, list[tuple[str, asyncio.Future[Recipient | None]]]],
+    ) -> None:
+        async def bucket(key: str, waiting: list[tuple[str, asyncio.Future[Recipient | None]]]
+                         ) -> None:
+            try:
+                found = await self.alipay_index.take(key, [v for v, _ in waiting])
+            except Exception as exc:  # every notify of the bucket fails with it
+                for _, taken in waiting:
+                    taken.set_exception(exc)
+                    taken.exception()  # retrieved here too: a waiter may have gone away
+                return
+            for (_, taken), who in zip(waiting, found, strict=True):
+                taken.set_result(who)
+
+        await asyncio.gather(*(bucket(k, w) for k, w in vouchers.items()))
 
     def _event(self, kind: str, channel: str, who: Recipient, reason: str,
                ts: datetime | None = None) -> Event:
@@ -176,11 +215,11 @@ class CallbackReceiver:
         voucher_id = params.get("voucher_id", "")
         if not voucher_id:
             return []
-        found = await self.alipay_index.take(voucher_bucket(voucher_id), [voucher_id])
-        if found[0] is None:
+        who = await self._take_voucher(voucher_id)
+        if who is None:
             return []
         ok = params.get("status", "SUCCESS") == "SUCCESS"
-        return [self._event("delivered" if ok else "failed", "alipay", found[0],
+        return [self._event("delivered" if ok else "failed", "alipay", who,
                             "" if ok else params.get("status", ""))]
 
 
