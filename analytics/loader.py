@@ -99,7 +99,12 @@ def _insert_entries(ch: ClickHouse, entries: Sequence[tuple[str, bytes]]) -> Non
     # stream ids are digits and a dash (load_once checks); the payload is the emitter's JSON on
     # one line (JSON escapes every control character)
     data = b"\n".join(b'["%s",%s]' % (sid.encode(), payload) for sid, payload in entries)
-    ch.execute(f"INSERT INTO {EVENTS_INBOX} FORMAT JSONCompactEachRow\n{data.decode()}")
+    # Measured cheaper (about a quarter less CPU): no collapsing of equal keys inside each insert
+    # (the loader inserts no copies, the queries read one row per event, and the table's merges
+    # still collapse), and no parallel parsing (its chunks and threads cost more than they save
+    # on entries of 100 kB and two cores)
+    ch.execute(f"INSERT INTO {EVENTS_INBOX} SETTINGS optimize_on_insert = 0, "
+               f"input_format_parallel_parsing = 0 FORMAT JSONCompactEachRow\n{data.decode()}")
 
 
 def _has_payment(payload: bytes) -> bool:
