@@ -8,8 +8,11 @@ Routes (mount them with ``add_routes`` on any aiohttp app, or serve ``make_app``
 - ``POST /callbacks/alipay``: RSA2-signed async notification; answers ``success``.
 
 Receipts repeat (at-least-once delivery, SMS receipts are not idempotent): each one *takes* its
-entry from the ``ReceiptIndex``, so the second copy finds nothing and emits nothing. Event ids
-are deterministic per (type, campaign, member, channel) as well, for the analytics side.
+entry from the ``ReceiptIndex``, so the second copy finds it taken and emits nothing. Event ids
+are deterministic per (type, campaign, member, channel) as well, for the analytics side. A
+receipt whose send is not recorded (yet: it can overtake the reply that names its id) is
+refused with 503 after the others of its request are stored, so the provider pushes it again
+(WeChat 3 attempts, Alipay 8 within 25 h, Aliyun after 1, 5 and 10 minutes).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from aiohttp import web
 
 from analytics.events import Event, EventSink
 from channels.alipay_signature import PublicKey, rsa2_verify, sign_content
-from channels.receipts import ReceiptIndex, Recipient, voucher_bucket
+from channels.receipts import UNKNOWN, ReceiptIndex, Recipient, Taken, voucher_bucket
 from channels.wechat import TEMPLATE_BUCKET
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -90,7 +93,7 @@ class CallbackReceiver:
         default=None, init=False, repr=False)
     # Alipay vouchers whose notifies arrived within ``coalesce_s``, by receipt bucket: taken
     # in one script call per bucket (vouchers issued together share one) instead of one each.
-    _vouchers: dict[str, list[tuple[str, asyncio.Future[Recipient | None]]]] | None = field(
+    _vouchers: dict[str, list[tuple[str, asyncio.Future[Taken]]]] | None = field(
         default=None, init=False, repr=False)
     _taking: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
@@ -120,14 +123,14 @@ class CallbackReceiver:
             return
         stored.set_result(None)
 
-    async def _take_voucher(self, voucher_id: str) -> Recipient | None:
+    async def _take_voucher(self, voucher_id: str) -> Taken:
         """Take ``voucher_id``'s receipt, with those of the notifies arriving meanwhile; a
         repeated notify finds nothing (one take per voucher, even in the same call)."""
         loop = asyncio.get_running_loop()
         if self._vouchers is None:
             self._vouchers = {}
             loop.call_later(self.coalesce_s, self._start_taking)
-        taken: asyncio.Future[Recipient | None] = loop.create_future()
+        taken: asyncio.Future[Taken] = loop.create_future()
         self._vouchers.setdefault(voucher_bucket(voucher_id), []).append((voucher_id, taken))
         return await asyncio.shield(taken)
 
@@ -138,10 +141,9 @@ class CallbackReceiver:
         task.add_done_callback(self._taking.discard)
 
     async def _take_buckets(
-        self, vouchers: dict[str, list[tuple[str, asyncio.Future[Recipient | None]]]],
+        self, vouchers: dict[str, list[tuple[str, asyncio.Future[Taken]]]],
     ) -> None:
-        async def bucket(key: str, waiting: list[tuple[str, asyncio.Future[Recipient | None]]]
-                         ) -> None:
+        async def bucket(key: str, waiting: list[tuple[str, asyncio.Future[Taken]]]) -> None:
             try:
                 found = await self.alipay_index.take(key, [v for v, _ in waiting])
             except Exception as exc:  # every notify of the bucket fails with it
@@ -162,19 +164,21 @@ class CallbackReceiver:
                      coupon_code=who.coupon_code, channel=channel, reason=reason,
                      ts=ts or datetime.now(UTC))
 
-    async def sms_reports(self, reports: Sequence[dict[str, Any]]) -> list[Event]:
+    async def sms_reports(self, reports: Sequence[dict[str, Any]]) -> tuple[list[Event], bool]:
+        """The events of a report batch, and whether some report's send is not known (yet)."""
         # The client indexes a request under its OutId (known before the answer, so it also
         # covers requests whose answer timed out); BizId only for reports without one.
         by_request: dict[str, list[dict[str, Any]]] = {}
         for report in reports:
             key = str(report.get("out_id") or report["biz_id"])
             by_request.setdefault(key, []).append(report)
-        events = []
+        events, later = [], False
         for key, items in by_request.items():
             found = await self.sms_index.take(key, [str(r["phone_number"]) for r in items])
             for report, who in zip(items, found, strict=True):
-                if who is None:
-                    continue  # a repeated receipt, or one for a send we never made
+                if not isinstance(who, Recipient):
+                    later = later or who == UNKNOWN  # TAKEN: a repeated receipt
+                    continue
                 ok = report["success"] is True
                 try:
                     ts = datetime.strptime(str(report.get("report_time")),
@@ -183,23 +187,26 @@ class CallbackReceiver:
                     ts = None
                 events.append(self._event("delivered" if ok else "failed", "sms", who,
                                           "" if ok else str(report.get("err_code", "")), ts))
-        return events
+        return events, later
 
-    async def wechat_event(self, fields: dict[str, str]) -> list[Event]:
+    async def wechat_event(self, fields: dict[str, str]) -> tuple[list[Event], bool]:
+        """The events of a job-finished push, and whether its send is not known (yet)."""
         kind, msg_id = fields.get("Event", ""), fields.get("MsgID", "")
         if not msg_id.isdigit():
-            return []
+            return [], False
         if kind == "TEMPLATESENDJOBFINISH":
             found = await self.wechat_index.take(f"tpl:{int(msg_id) // TEMPLATE_BUCKET}",
                                                  [msg_id])
             who, status = found[0], fields.get("Status", "")
-            if who is None:
-                return []
+            if not isinstance(who, Recipient):
+                return [], who == UNKNOWN
             ok = status == "success"
             return [self._event("delivered" if ok else "failed", "wechat", who,
-                                "" if ok else status)]
+                                "" if ok else status)], False
         if kind == "MASSSENDJOBFINISH":
             rows = await self.wechat_index.take_all(f"mass:{msg_id}")
+            if rows is None:
+                return [], True
             errors = fields.get("ErrorCount", "0")
             # The job reports counts, not members: with errors, who failed is unknown, so the
             # events say so in ``reason`` rather than guessing.
@@ -208,19 +215,20 @@ class CallbackReceiver:
             ok = fields.get("Status", "").startswith("send success")
             return [self._event("delivered" if ok else "failed", "wechat_mass", who,
                                 reason if ok else fields.get("Status", ""))
-                    for _, who in rows]
-        return []
+                    for _, who in rows], False
+        return [], False
 
-    async def alipay_notify(self, params: dict[str, str]) -> list[Event]:
+    async def alipay_notify(self, params: dict[str, str]) -> tuple[list[Event], bool]:
+        """The events of a voucher notify, and whether its send is not known (yet)."""
         voucher_id = params.get("voucher_id", "")
         if not voucher_id:
-            return []
+            return [], False
         who = await self._take_voucher(voucher_id)
-        if who is None:
-            return []
+        if not isinstance(who, Recipient):
+            return [], who == UNKNOWN
         ok = params.get("status", "SUCCESS") == "SUCCESS"
         return [self._event("delivered" if ok else "failed", "alipay", who,
-                            "" if ok else params.get("status", ""))]
+                            "" if ok else params.get("status", ""))], False
 
 
 RECEIVER = web.AppKey("callback_receiver", CallbackReceiver)
@@ -228,6 +236,12 @@ RECEIVER = web.AppKey("callback_receiver", CallbackReceiver)
 
 def _bad(field: str, problem: str) -> web.Response:
     return web.json_response({"error": problem, "field": field}, status=400)
+
+
+def _later() -> web.Response:
+    # not "success": the provider pushes it again, by when its send's record is written
+    return web.json_response({"code": 1, "msg": "receipt for a send not recorded yet; push "
+                              "it again later"}, status=503)
 
 
 async def sms_handler(request: web.Request) -> web.Response:
@@ -244,8 +258,9 @@ async def sms_handler(request: web.Request) -> web.Response:
             if name not in report:
                 return _bad(f"[{i}].{name}", "missing")
     receiver = request.app[RECEIVER]
-    await receiver.publish(await receiver.sms_reports(body))
-    return web.json_response({"code": 0, "msg": "接收成功"})
+    events, later = await receiver.sms_reports(body)
+    await receiver.publish(events)
+    return _later() if later else web.json_response({"code": 0, "msg": "接收成功"})
 
 
 async def wechat_handler(request: web.Request) -> web.StreamResponse:
@@ -259,8 +274,9 @@ async def wechat_handler(request: web.Request) -> web.StreamResponse:
         fields = parse_event(await request.read())
     except ValueError as exc:
         return _bad("body", str(exc))
-    await receiver.publish(await receiver.wechat_event(fields))
-    return web.Response(text="success")
+    events, later = await receiver.wechat_event(fields)
+    await receiver.publish(events)
+    return _later() if later else web.Response(text="success")
 
 
 async def alipay_handler(request: web.Request) -> web.Response:
@@ -271,8 +287,9 @@ async def alipay_handler(request: web.Request) -> web.Response:
             params["sign"]):
         return web.json_response({"error": "signature does not match", "field": "sign"},
                                  status=400)
-    await receiver.publish(await receiver.alipay_notify(params))
-    return web.Response(text="success")
+    events, later = await receiver.alipay_notify(params)
+    await receiver.publish(events)
+    return _later() if later else web.Response(text="success")
 
 
 def add_routes(app: web.Application, receiver: CallbackReceiver) -> None:

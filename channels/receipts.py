@@ -2,9 +2,12 @@
 
 Receipts name the provider's id (Aliyun ``biz_id``, WeChat ``MsgID``, Alipay ``voucher_id``)
 and an address, never our member, so a client records ``(provider id, address) -> member,
-campaign, coupon`` when a send is accepted. The callback side *takes* the entry: a receipt
-pushed twice finds nothing the second time and is dropped, which is how repeated receipts are
-deduplicated.
+campaign, coupon`` when a send is accepted. The callback side *takes* the entry, leaving an
+empty value in its place (kept as long as the index): a receipt pushed twice finds that and is
+dropped, which is how repeated receipts are deduplicated. A receipt that finds no entry at all
+is ``UNKNOWN``: it may have overtaken the reply of its own send (WeChat and Alipay name ids the
+reply brings, recorded once it is read), so the callback asks the provider to push it again
+later instead of dropping it.
 
 Recording is on the send path (a million rows a minute), so it costs one ``APPEND`` of a
 packed blob per provider id, not one hash field per row: packing 1,000 hash fields in the
@@ -17,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from redis.exceptions import RedisError
 
@@ -26,25 +30,43 @@ log = logging.getLogger(__name__)
 FIELD = "\x1f"
 RECORD = "\x1e"
 
-# KEYS: hash, blob. ARGV: ttl, then the addresses to take (none: take all).
+# KEYS: hash, blob. ARGV: ttl, then the addresses to take (none: take all). A taken field
+# keeps an empty value (``TAKEN``); an address never recorded answers ``?`` (``UNKNOWN``).
+# Taking all leaves the one field ``*`` (no address is ``*``); an empty answer there means the
+# hash is unknown. A record appended later is a newer send under the same id: it replaces
+# what was there, taken or not.
 _TAKE = """
 local blob = redis.call('GET', KEYS[2])
 if blob then
   for addr, rest in string.gmatch(blob, '([^\\30\\31]+)\\31([^\\30]*)') do
-    redis.call('HSETNX', KEYS[1], addr, rest)
+    redis.call('HSET', KEYS[1], addr, rest)
   end
   redis.call('DEL', KEYS[2])
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 end
 if #ARGV == 1 then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
   local all = redis.call('HGETALL', KEYS[1])
   redis.call('DEL', KEYS[1])
-  return all
+  redis.call('HSET', KEYS[1], '*', '')
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+  local out = {'*', ''}
+  for i = 1, #all, 2 do
+    if all[i] ~= '*' and all[i + 1] ~= '' then
+      out[#out + 1] = all[i]; out[#out + 1] = all[i + 1]
+    end
+  end
+  return out
 end
 local out = {}
 for i = 2, #ARGV do
   local v = redis.call('HGET', KEYS[1], ARGV[i])
-  if v then redis.call('HDEL', KEYS[1], ARGV[i]); out[i - 1] = v else out[i - 1] = '' end
+  if v == false then
+    out[i - 1] = '?'
+  else
+    if v ~= '' then redis.call('HSET', KEYS[1], ARGV[i], '') end
+    out[i - 1] = v
+  end
 end
 return out
 """
@@ -62,6 +84,11 @@ class Recipient:
     member_id: str
     campaign_id: str
     coupon_code: str
+
+
+TAKEN: Final = "taken"  # the receipt of this send was taken before: a repeat
+UNKNOWN: Final = "unknown"  # no record (yet): the send's reply may still be on its way
+Taken = Recipient | Literal["taken", "unknown"]
 
 
 def _text(value: object) -> str:
@@ -130,19 +157,23 @@ class ReceiptIndex:
             records.append(pack(provider_id, m.member_id, m.campaign_id, m.coupon_code))
         return await self.remember_packed({k: "".join(v) for k, v in blobs.items()})
 
-    async def take(self, provider_id: str, addresses: Sequence[str]) -> list[Recipient | None]:
-        """The recipients for ``addresses``, removing them; ``None`` where already taken or
-        unknown (a repeated receipt, or one for a send this index never saw)."""
+    async def take(self, provider_id: str, addresses: Sequence[str]) -> list[Taken]:
+        """The recipient for each of ``addresses``, taken (a second take finds ``TAKEN``);
+        ``UNKNOWN`` where nothing was recorded under ``provider_id`` for it."""
         if not addresses:
             return []
         key = self._key(provider_id)
         values = await self._redis.eval(  # type: ignore[misc]
             _TAKE, 2, key, key + ":b", self._ttl_s, *addresses)
-        return [_recipient(_text(v)) if v else None for v in values]
+        return [UNKNOWN if v in (b"?", "?") else _recipient(_text(v)) if v else TAKEN
+                for v in values]
 
-    async def take_all(self, provider_id: str) -> list[tuple[str, Recipient]]:
-        """Every remaining ``(address, recipient)`` under ``provider_id`` (mass-send jobs)."""
+    async def take_all(self, provider_id: str) -> list[tuple[str, Recipient]] | None:
+        """Every remaining ``(address, recipient)`` under ``provider_id`` (mass-send jobs);
+        ``[]`` when they were taken before, ``None`` when nothing was ever recorded."""
         key = self._key(provider_id)
         flat = await self._redis.eval(_TAKE, 2, key, key + ":b", self._ttl_s)  # type: ignore[misc]
+        if not flat:
+            return None
         return [(_text(flat[i]), _recipient(_text(flat[i + 1])))
-                for i in range(0, len(flat), 2)]
+                for i in range(2, len(flat), 2)]

@@ -158,9 +158,9 @@ class CallbackSender:
     general client request each: a campaign makes a push per Alipay voucher, and the general
     client's request setup, not the receiver, was most of the simulator's CPU per push."""
 
-    # Providers push a receipt after delivering, seconds after their reply. 0.2 s, not less:
-    # a client on a loaded machine records a batch's receipts only after reading every reply,
-    # and a receipt that finds no record is dropped as a repeat.
+    # Providers push a receipt after delivering, seconds after their reply. 0.2 s: a client on
+    # a loaded machine records a batch's receipts only after reading every reply, and a receipt
+    # that finds no record is refused (503) and pushed again after the retry delays.
     def __init__(self, *, stats: SimStats, delay_s: float = 0.2,
                  retry_delays_s: tuple[float, ...] = (0.2, 0.5, 1.0), connections: int = 8,
                  timeout_s: float = 5.0) -> None:

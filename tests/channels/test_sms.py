@@ -12,7 +12,7 @@ import redis.asyncio
 from channels import aliyun_signature
 from channels.base import Message
 from channels.errors import ChannelConfigError, ChannelUnavailable
-from channels.receipts import ReceiptIndex
+from channels.receipts import TAKEN, ReceiptIndex, Recipient
 from channels.simulators import sms as sim
 from channels.simulators.common import Faults
 from channels.sms import AliyunSmsChannel, SmsConfig, TimeoutLedger
@@ -165,9 +165,9 @@ def test_receipts_are_indexed_for_the_callback_side(redis_url: str) -> None:
             assert {r.status for r in results} == {"sent"}
             out_id = channel.plan(messages)[0][0].params["OutId"]
             found = await index.take(out_id, ["13800000001", "13800000002"])
-            assert [r.member_id if r else None for r in found] == ["m1", "m2"]
+            assert [r.member_id if isinstance(r, Recipient) else r for r in found] == ["m1", "m2"]
             again = await index.take(out_id, ["13800000001"])
-            assert again == [None]
+            assert again == [TAKEN]
         await client.aclose()
     run(scenario)
 
