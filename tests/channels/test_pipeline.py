@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import cast
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -148,7 +149,8 @@ def test_request_text_matches_json_dumps_and_sign_content(notify_url: str) -> No
             url, body = channel.request(biz)
             text = json.dumps(biz, separators=(",", ":"))
             assert body == f"biz_content={percent_encode(text)}".encode()
-            stamp = channel._timestamp()
+            # the request's own timestamp: reading the clock again could cross a second
+            stamp = parse_qs(urlsplit(url).query)["timestamp"][0]
             params = {**channel._fixed, "timestamp": stamp, "biz_content": text}
             sign = url.rsplit("&sign=", 1)[1].replace("%2B", "+").replace("%2F", "/") \
                 .replace("%3D", "=")
