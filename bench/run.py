@@ -3,10 +3,8 @@
     python -m bench.run [--size quick|full] [--only NAME ...]
 
 Each scenario runs in a process of its own (``--scenario NAME --rows FILE``): one that ends
-leaves nothing behind for the next to pay for. Run in one process, the analytics scenario's
-embedded ClickHouse kept merging its 10 million rows in background threads while the catalog's
-latency was measured, and the catalog's p99 at 2,000 requests a second read 2 s instead of
-milliseconds.
+leaves nothing behind for the next to pay for (an embedded ClickHouse's background threads,
+imported modules, garbage), so each row measures its own scenario whatever ran before it.
 """
 
 from __future__ import annotations
