@@ -7,9 +7,11 @@ Screenshots of every page go to ``var/screenshots/`` (git-ignored) so a person c
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 from dispatcher.local_stack import stop_process
 from infra.ports import free_port, wait_port
 from infra.redis_server import RedisServer
+from tests.catalog.conftest import single_api  # noqa: F401 - the sign-out test's API server
 from tests.dispatcher.conftest import Simulators, flow_env, start_simulators
 
 CHROMIUM = "/usr/bin/chromium"
@@ -51,6 +54,16 @@ class Stack:
 
     def token(self, role: str, *extra: str) -> str:
         return _quanpai("serve", "--print-token", role, *extra, env=self.env).strip()
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """``/v1`` as an operator's script calls it (bearer token, JSON), not through a page."""
+        request = urllib.request.Request(
+            self.url + path, method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token('operator')}",
+                     "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
 
     def quanpai(self, *args: str) -> str:
         return _quanpai(*args, env=self.env)

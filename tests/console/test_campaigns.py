@@ -4,7 +4,6 @@ completes through the simulators; another is paused, resumed and cancelled from 
 from __future__ import annotations
 
 import json
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,25 +12,16 @@ from tests.console.conftest import ConsolePage, Stack
 FINISHED = ("completed", "completed_with_failures")
 
 
-def _api(stack: Stack, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        stack.url + path, method=method, data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {stack.token('operator')}",
-                 "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
-
-
 def _audience(stack: Stack, name: str, tier: str) -> tuple[str, int]:
-    saved = _api(stack, "POST", "/v1/segments/snapshots",
-                 {"name": name, "where": {"tier": [tier]}})
+    saved = stack.api("POST", "/v1/segments/snapshots",
+                      {"name": name, "where": {"tier": [tier]}})
     return str(saved["snapshot"]), int(saved["count"])
 
 
 def _template(stack: Stack, name: str) -> str:
-    made = _api(stack, "POST", "/v1/templates", {"kind": "cash", "name": name,
-                                                 "total_stock": 100_000, "discount_fen": 500,
-                                                 "valid_days": 14})
+    made = stack.api("POST", "/v1/templates", {"kind": "cash", "name": name,
+                                               "total_stock": 100_000, "discount_fen": 500,
+                                               "valid_days": 14})
     return str(made["template_id"])
 
 
@@ -85,7 +75,7 @@ def test_wizard_launches_a_campaign_with_a_holdout_that_completes(
     status = _wait_status(console, campaign_id, FINISHED, timeout_ms=150_000)
     assert status in FINISHED
     row = _row(console, campaign_id).first.inner_text()
-    state = _api(console_stack, "GET", f"/v1/campaigns/{campaign_id}")
+    state = console_stack.api("GET", f"/v1/campaigns/{campaign_id}")
     # 200‰ held out (a keyed hash of member and campaign, so about a fifth), the rest issued
     assert 0.1 * audience < state["held_out"] < 0.3 * audience
     assert state["issued"] > 0 and state["issued"] + state["held_out"] <= audience
@@ -132,21 +122,21 @@ def test_pause_resume_and_cancel_from_the_list(console: ConsolePage, console_sta
     snapshot, _ = _audience(console_stack, "gold-steer", "gold")
     template_id = _template(console_stack, "暂停测试券")
     later = (datetime.now(UTC) + timedelta(hours=2)).isoformat(timespec="seconds")
-    made = _api(console_stack, "POST", "/v1/campaigns", {
+    made = console_stack.api("POST", "/v1/campaigns", {
         "name": "稍后发送", "audience": {"snapshot": snapshot},
         "coupon": {"template_id": template_id}, "channels": ["sms"], "start_at": later})
     campaign_id = made["campaign_id"]
-    _api(console_stack, "POST", f"/v1/campaigns/{campaign_id}/run")
+    console_stack.api("POST", f"/v1/campaigns/{campaign_id}/run")
     console.sign_in(console_stack.token("operator"))
     console.go("campaigns")
     _wait_status(console, campaign_id, ("scheduled", "running"))
     _row(console, campaign_id).first.get_by_role("button", name="暂停").click()
     assert _wait_status(console, campaign_id, ("paused",)) == "paused"
-    assert _api(console_stack, "GET", f"/v1/campaigns/{campaign_id}")["status"] == "paused"
+    assert console_stack.api("GET", f"/v1/campaigns/{campaign_id}")["status"] == "paused"
     _row(console, campaign_id).first.get_by_role("button", name="恢复").click()
     assert _wait_status(console, campaign_id, ("running", "scheduled")) != "paused"
     _row(console, campaign_id).first.get_by_role("button", name="取消活动").click()
     console.page.locator(".el-message-box").get_by_role("button", name="OK").or_(
         console.page.locator(".el-message-box").get_by_role("button", name="确定")).click()
     assert _wait_status(console, campaign_id, ("cancelled",)) == "cancelled"
-    assert _api(console_stack, "GET", f"/v1/campaigns/{campaign_id}")["status"] == "cancelled"
+    assert console_stack.api("GET", f"/v1/campaigns/{campaign_id}")["status"] == "cancelled"

@@ -3,20 +3,7 @@ a snapshot saved; a template created in yuan and stored in fen, a bad field answ
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from typing import Any
-
 from tests.console.conftest import MEMBERS, ConsolePage, Stack
-
-
-def _api(stack: Stack, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        stack.url + path, method=method, data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {stack.token('operator')}",
-                 "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 def _count(console: ConsolePage) -> int:
@@ -63,8 +50,8 @@ def test_segment_count_follows_the_conditions_and_a_snapshot_is_saved(
     _wait_count(console, not_equal=MEMBERS)
     page.wait_for_timeout(600)  # the debounced request for the last change
     gold = _count(console)
-    expected = _api(console_stack, "POST", "/v1/segments/preview",
-                    {"where": {"all": [{"tier": ["gold"]}]}})
+    expected = console_stack.api("POST", "/v1/segments/preview",
+                                 {"where": {"all": [{"tier": ["gold"]}]}})
     assert 0 < gold < MEMBERS and gold == expected["count"]
     sample = page.locator('[data-test="segment-sample"] tbody tr')
     assert sample.count() > 0
@@ -85,7 +72,7 @@ def test_segment_count_follows_the_conditions_and_a_snapshot_is_saved(
     notice = page.locator('[data-test="notice"]')
     notice.wait_for()
     assert f"（{gold} 人）" in notice.inner_text()
-    saved = _api(console_stack, "GET", "/v1/segments/snapshots")["snapshots"]
+    saved = console_stack.api("GET", "/v1/segments/snapshots")["snapshots"]
     assert any(s["name"] == "gold-members" and s["count"] == gold for s in saved)
     console.screenshot("segments")
 
@@ -112,7 +99,7 @@ def test_templates_of_every_kind_are_created_in_yuan_and_listed(console: Console
     row = page.locator('[data-test="template-table"] tbody tr', has_text="满100减15.5")
     row.wait_for()
     assert "满¥100.00减¥15.50" in row.inner_text()
-    stored = [t for t in _api(console_stack, "GET", "/v1/templates")["templates"]
+    stored = [t for t in console_stack.api("GET", "/v1/templates")["templates"]
               if t["name"] == "满100减15.5"]
     assert len(stored) == 1
     assert stored[0]["threshold_fen"] == 10000 and stored[0]["discount_fen"] == 1550

@@ -181,11 +181,7 @@ def test_schedules_page_lists_next_runs_and_previews_a_day(console: ConsolePage,
                                "members": {"path": str(data / "members.parquet")}},
                   "coupon": {"threshold_fen": 5000, "discount_fen": 2000, "valid_days": 7},
                   "channels": ["sms"], "send_at": "10:00"}
-    request = urllib.request.Request(
-        f"{console_stack.url}/v1/schedules", method="POST", data=json.dumps(definition).encode(),
-        headers={"Authorization": f"Bearer {console_stack.token('operator')}",
-                 "Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=60).close()
+    console_stack.api("POST", "/v1/schedules", definition)
     console.sign_in(console_stack.token("operator"))
     console.go("schedules")
     row = console.page.locator('[data-test="schedule-table"] tbody tr', has_text="bday-console")
@@ -224,11 +220,7 @@ def test_a_schedule_is_made_with_the_form_on_the_servers_member_data(
     row = page.locator('[data-test="schedule-table"] tbody tr', has_text="member-wed")
     row.wait_for()
     assert "会员日" in row.inner_text() and "周三会员日" in row.inner_text()
-    request = urllib.request.Request(
-        f"{console_stack.url}/v1/schedules/member-wed",
-        headers={"Authorization": f"Bearer {console_stack.token('operator')}"})
-    with urllib.request.urlopen(request, timeout=60) as reply:
-        stored = json.loads(reply.read())
+    stored = console_stack.api("GET", "/v1/schedules/member-wed")
     source = stored["definition"]
     assert source["trigger"] == {"type": "member_day", "weekly": ["wed"]}
     assert source["coupon"] == {"threshold_fen": 10000, "discount_fen": 1250, "valid_days": 7}

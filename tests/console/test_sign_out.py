@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
-import pytest
-import redis
 
 from infra.tokens import unsign
 from infra.web_session import SESSION_COOKIE, SESSION_SECONDS
 from tests.catalog.conftest import SECRET, ApiServer
-
-
-@pytest.fixture
-def server(redis_client: redis.Redis, redis_url: str) -> Iterator[ApiServer]:
-    api = ApiServer(client_factory=lambda: redis.asyncio.Redis.from_url(redis_url),
-                    sync_client=redis_client).start()
-    yield api
-    api.stop()
 
 
 async def _call(session: aiohttp.ClientSession, method: str, url: str, *, cookie: str = "",
@@ -41,7 +30,8 @@ async def _call(session: aiohttp.ClientSession, method: str, url: str, *, cookie
         return resp.status, await resp.json(content_type=None), morsel.value if morsel else ""
 
 
-def test_sign_out_revokes_the_session_everywhere(server: ApiServer) -> None:
+def test_sign_out_revokes_the_session_everywhere(single_api: ApiServer) -> None:
+    server = single_api
     operator = server.token("operator")  # minted for a year, as `--print-token` does
 
     async def scenario() -> dict[str, Any]:
