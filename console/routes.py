@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from infra.errors import Forbidden, InvalidInput, Unauthorized
-from infra.http_api import respond
+from infra.http_api import SIGNED_OUT, respond
 from infra.tokens import Principal, mint_bearer, verify_bearer
 from infra.web_session import (
     SESSION_COOKIE,
@@ -58,13 +58,14 @@ class ConsoleRoutes:
         except Unauthorized:
             return None
 
-    async def _session(self, request: web.Request) -> tuple[str, Principal] | None:
-        """The cookie's session token and principal, if it is a live console session."""
+    def _session(self, request: web.Request) -> tuple[str, Principal] | None:
+        """The cookie's session token and principal, if it is a live console session (the
+        app's middleware has already looked its id up among the signed-out ones)."""
         token = request.cookies.get(SESSION_COOKIE, "")
         who = self._check(token) if token else None
         if who is None or who.role not in CONSOLE_ROLES or not who.session_id:
             return None
-        if await self.sessions.revoked(who.session_id):
+        if request.get(SIGNED_OUT):
             return None
         return token, who
 
@@ -105,7 +106,7 @@ class ConsoleRoutes:
         return response
 
     async def current(self, request: web.Request) -> web.Response:
-        found = await self._session(request)
+        found = self._session(request)
         if found is None:
             raise Unauthorized("not signed in")
         token, who = found

@@ -275,10 +275,11 @@ async def errors_middleware(
 async def signed_out_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Marks a request whose session cookie was signed out (``principal`` then refuses it).
-    Only cookie requests pay the Redis lookup; bearer-token callers (POS, agents) never do."""
+    """Marks a request whose session cookie was signed out (``principal`` and the console's
+    session route then refuse it). Only requests with the cookie pay the Redis lookup;
+    bearer-token callers (POS, agents) send none."""
     session = request.cookies.get(SESSION_COOKIE)
-    if session and "Authorization" not in request.headers:
+    if session:
         payload, _ = unsign(session, secret=request.app[TOKEN_SECRET], purpose=BEARER)
         session_id = payload.get("x") if payload else None
         if isinstance(session_id, str) and session_id:
