@@ -113,12 +113,25 @@ def _has_payment(payload: bytes) -> bool:
     return b'"points_granted"' in payload
 
 
+# One insert gathers up to this many events (or entries) of fresh entries: at a few events an
+# entry (callback receipts), an insert per read cost the loader about 30 µs of CPU an event
+GATHER_EVENTS = 50_000
+GATHER_ENTRIES = 20_000
+
+
 def load_once(
     *, reader: StreamReader, ch: ClickHouse, count: int = 200, block_ms: int = 0,
-    kill_at: str = "",
+    kill_at: str = "", gather_s: float | None = None,
 ) -> int:
-    """Move up to ``count`` stream entries into ClickHouse; returns the events inserted."""
+    """Move up to ``count`` stream entries into ClickHouse; returns the events inserted.
+
+    With ``gather_s`` set, fresh entries are gathered into one insert: further new entries
+    are read until ``GATHER_EVENTS`` events are in hand or ``gather_s`` has passed (0: until
+    nothing more is waiting)."""
     batch = reader.read_entries(count=count, block_ms=block_ms)
+    if gather_s is not None:
+        batch = reader.read_more(batch, max_events=GATHER_EVENTS, max_entries=GATHER_ENTRIES,
+                                 wait_s=gather_s, count=count)
     if not batch.entries:
         return 0
     stream_ids = [e.stream_id for e in batch.entries]
@@ -194,7 +207,7 @@ def drain(*, reader: StreamReader, ch: ClickHouse, kill_at: str = "") -> int:
     total = 0
     while True:
         before = reader.lag()
-        loaded = load_once(reader=reader, ch=ch, count=200, kill_at=kill_at)
+        loaded = load_once(reader=reader, ch=ch, count=200, kill_at=kill_at, gather_s=0)
         total += loaded
         if not loaded and reader.lag() in (0, before):
             return total
@@ -234,7 +247,8 @@ def run_loader(
             if not ready:
                 ensure_schema(ch)
                 ready = True
-            loaded = load_once(reader=reader, ch=ch, count=200, block_ms=200, kill_at=kill_at)
+            loaded = load_once(reader=reader, ch=ch, count=200, block_ms=200, kill_at=kill_at,
+                               gather_s=1.0)
         except ClickHouseError as exc:
             client.hset(key, mapping={"last_error": str(exc)[:300],
                                       "last_error_at": int(time.time())})

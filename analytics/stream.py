@@ -11,6 +11,7 @@ asks ClickHouse which of their events it already stored (``analytics.loader``).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,11 @@ class RedisStreamSink:
             pipe.xadd(self._stream, _fields(events))
 
 
+def _entries(raw: Any) -> list[Entry]:
+    return [Entry(entry_id.decode(), fields[b"e"], int(fields[b"n"]) if b"n" in fields else None)
+            for entry_id, fields in raw]
+
+
 def _fields(events: Sequence[Event]) -> dict[FieldT, EncodableT]:
     return {"e": encode_events(events), "n": len(events)}
 
@@ -129,9 +135,38 @@ class StreamReader:
                 GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms or None
             )
             entries = fresh[0][1] if fresh else []
-        return EntryBatch([Entry(entry_id.decode(), fields[b"e"],
-                                 int(fields[b"n"]) if b"n" in fields else None)
-                           for entry_id, fields in entries], redelivered=redelivered)
+        return EntryBatch(_entries(entries), redelivered=redelivered)
+
+    def read_more(self, batch: EntryBatch, *, max_events: int, max_entries: int,
+                  wait_s: float, count: int = 500) -> EntryBatch:
+        """``batch`` (fresh entries) with further new entries appended, until ``max_events``
+        events or ``max_entries`` entries are in hand, or ``wait_s`` has passed, or (with
+        ``wait_s`` 0) nothing more is waiting.
+
+        Events reach the stream in many small entries (a callback request's receipts, a
+        redemption), and each ClickHouse insert has a fixed cost and leaves a part to merge:
+        one insert of what arrived in a second costs a fraction of one insert a read. Only new
+        entries (``>``) are read here: this consumer's pending ones are those it already holds,
+        and a crash before the acknowledgement hands them all back, redelivered."""
+        if batch.redelivered or not batch.entries:
+            return batch
+        entries = list(batch.entries)
+        events = sum(e.count or 1 for e in entries)
+        deadline = time.monotonic() + wait_s
+        while events < max_events and len(entries) < max_entries:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if wait_s and left_ms <= 0:
+                break
+            fresh: Any = self._client.xreadgroup(
+                GROUP, self._consumer, {self._stream: ">"},
+                count=min(count, max_entries - len(entries)),
+                block=left_ms if wait_s else None)
+            if not fresh or not fresh[0][1]:
+                break  # blocked until the deadline, or (no wait) nothing left
+            more = _entries(fresh[0][1])
+            entries.extend(more)
+            events += sum(e.count or 1 for e in more)
+        return EntryBatch(entries, redelivered=False)
 
     def backlog(self) -> Backlog:
         """What waits in the stream: entries, of which delivered but not acknowledged, and the

@@ -3,6 +3,7 @@ SQL gives the same numbers on both, and rows loaded twice are counted once."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -155,5 +156,56 @@ def test_redelivered_entries_add_only_what_is_missing(redis_client: redis.Redis,
               for e in decode_events(entry.payload)[::3]]
     ch.insert(EVENTS_TABLE, INSERT_COLUMNS, stored)
     assert drain(reader=first, ch=ch) == len(events) - len(stored)
+    assert ch.query(f"SELECT count(), uniqExact(event_id) FROM {EVENTS_TABLE}") == \
+        [(len(events), len(events))]
+
+
+def test_small_entries_are_gathered_into_one_batch(redis_client: redis.Redis) -> None:
+    """Receipts arrive a few events an entry: the loader reads on (new entries only) until its
+    limit, waiting for entries that arrive meanwhile; a redelivered batch is left as it is."""
+    events = _events()
+    sink = RedisStreamSink(client=redis_client, stream=STREAM)
+    for event in events[:150]:
+        sink.emit([event])
+    reader = StreamReader(client=redis_client, stream=STREAM, consumer="t1")
+    first = reader.read_entries(count=40, block_ms=0)
+    assert len(first.entries) == 40 and not first.redelivered
+    gathered = reader.read_more(first, max_events=100, max_entries=1000, wait_s=0, count=40)
+    assert len(gathered.entries) == 120  # reads of 40 until 100 events were in hand
+    assert [e.stream_id for e in gathered.entries] == sorted(
+        {e.stream_id for e in gathered.entries}, key=lambda i: tuple(map(int, i.split("-"))))
+    reader.ack([e.stream_id for e in gathered.entries])
+    rest = reader.read_more(reader.read_entries(count=40, block_ms=0), max_events=1000,
+                            max_entries=1000, wait_s=0, count=40)
+    assert len(rest.entries) == 30  # nothing more waiting: no wait asked, none done
+    reader.ack([e.stream_id for e in rest.entries])
+
+    # entries that arrive while the loader waits join the batch
+    timer = threading.Timer(0.1, lambda: sink.emit(events[150:160]))
+    timer.start()
+    sink.emit(events[160:161])
+    waited = reader.read_more(reader.read_entries(count=40, block_ms=0), max_events=11,
+                              max_entries=1000, wait_s=5.0)
+    timer.join()
+    assert sum(e.count or 0 for e in waited.entries) == 11
+
+    # unacknowledged: a new reader of the same consumer gets them back redelivered, and only
+    # those (gathering never reads past a redelivered batch)
+    again = StreamReader(client=redis_client, stream=STREAM, consumer="t1")
+    pending = again.read_entries(count=1000, block_ms=0)
+    assert pending.redelivered and pending.entries == waited.entries
+    assert again.read_more(pending, max_events=10_000, max_entries=10_000, wait_s=1.0) == pending
+
+
+def test_drain_gathers_small_entries_exactly_once(redis_client: redis.Redis,
+                                                  ch: ClickHouse) -> None:
+    events = _events()
+    sink = RedisStreamSink(client=redis_client, stream=STREAM)
+    for event in events:
+        sink.emit([event])
+    ensure_schema(ch)
+    reader = StreamReader(client=redis_client, stream=STREAM, consumer="t1")
+    assert load_once(reader=reader, ch=ch, count=50, gather_s=0) == len(events)
+    assert reader.lag() == 0
     assert ch.query(f"SELECT count(), uniqExact(event_id) FROM {EVENTS_TABLE}") == \
         [(len(events), len(events))]
