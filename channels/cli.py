@@ -1,4 +1,5 @@
-"""``quanpai simulate``: the WeChat, Aliyun SMS and Alipay simulators in one process.
+"""``quanpai simulate``: the WeChat, Aliyun SMS and Alipay simulators, in one process or (with
+``--only``) one provider per process.
 
 Credentials come from the same ``Settings`` a worker reads, so both sides agree on keys and
 secrets when started with the same environment. Stops cleanly on SIGTERM or SIGINT.
@@ -41,6 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--duplicate-share", type=float, default=0.0,
                         help="share of callbacks pushed twice")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--only", action="append", choices=PROVIDERS, default=None,
+                        help="serve only this provider (repeatable; default: all three)")
     parser.set_defaults(func=run)
 
 
@@ -66,6 +69,7 @@ def faults_from(args: argparse.Namespace) -> Faults:
                   duplicate_callback_share=args.duplicate_share, seed=args.seed)
 
 
+PROVIDERS = ("wechat", "sms", "alipay")
 _PATHS = {"alipay": "/gateway.do"}  # the Alipay gateway is one path; the others are origins
 
 
@@ -95,7 +99,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     faults = faults_from(args)
     apps = build_apps(settings, faults=faults, callback_base=args.callback_url.rstrip("/"))
     ports = {"wechat": args.wechat_port, "sms": args.sms_port, "alipay": args.alipay_port}
-    wanted = {name: (app, ports[name]) for name, app in apps.items()}
+    only = set(args.only or PROVIDERS)
+    wanted = {name: (app, ports[name]) for name, app in apps.items() if name in only}
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from channels.cli import PROVIDERS
 from infra import services
 from infra.errors import ServiceError
 from infra.ports import free_port, wait_port
@@ -83,11 +84,17 @@ def local_stack(
     try:
         started.append(_spawn(["callbacks", "--port", str(ports["callbacks"])], env,
                               logs / "callbacks.log"))
-        started.append(_spawn(["--wechat-port", str(ports["wechat"]),
-                               "--sms-port", str(ports["sms"]), "--alipay-port",
-                               str(ports["alipay"]), "--callback-url",
-                               f"http://127.0.0.1:{ports['callbacks']}", *sim_args],
-                              env, logs / "sim.log", module=providers))
+        # The simulators stand for three providers' servers: one process each, so the Alipay
+        # gateway's RSA signing (two signatures a member) never holds up WeChat's or SMS's
+        # replies on a shared event loop
+        groups = [("--only", name) for name in PROVIDERS] if providers == SIMULATORS else [()]
+        for group in groups:
+            started.append(_spawn(["--wechat-port", str(ports["wechat"]),
+                                   "--sms-port", str(ports["sms"]), "--alipay-port",
+                                   str(ports["alipay"]), "--callback-url",
+                                   f"http://127.0.0.1:{ports['callbacks']}", *group, *sim_args],
+                                  env, logs / (f"sim-{group[1]}.log" if group else "sim.log"),
+                                  module=providers))
         for _ in range(processes):
             started.append(_spawn(["worker", "--threads", str(threads)], env,
                                   logs / "worker.log"))

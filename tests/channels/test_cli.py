@@ -59,6 +59,26 @@ def test_simulate_serves_stats_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert settings.alipay.base_url == pasted["ALIPAY_BASE_URL"]
 
 
+def test_simulate_only_serves_the_providers_named(tmp_path: Path) -> None:
+    """One provider a process (as the local stack runs them): the others' ports stay free."""
+    ports = [free_port() for _ in range(3)]
+    proc = _cli("--wechat-port", str(ports[0]), "--sms-port", str(ports[1]),
+                "--alipay-port", str(ports[2]), "--only", "sms",
+                env={"QUANPAI_VAR": str(tmp_path)})
+    try:
+        assert wait_port("127.0.0.1", ports[1], timeout=20)
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}/_sim/stats") as resp:
+            assert json.loads(resp.read()) == {"counts": {}, "errors": {}}
+        assert not wait_port("127.0.0.1", ports[0], timeout=0.5)
+        assert not wait_port("127.0.0.1", ports[2], timeout=0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert [line.split("=")[0] for line in out.splitlines() if "_BASE_URL=" in line] == \
+        ["SMS_BASE_URL"]
+
+
 def test_bad_share_exits_2_with_one_line() -> None:
     proc = _cli("--error-share", "1.5")
     _out, err = proc.communicate(timeout=30)

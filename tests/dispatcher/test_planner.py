@@ -57,3 +57,20 @@ def test_holdout_is_stable_and_near_its_share() -> None:
     other = plan(frame, campaign=campaign(campaign_id="c2", holdout_permille=100),
                  batch_size=1000)
     assert set(other.held_out) != set(first.held_out)
+
+
+def test_channels_batches_are_spread_over_the_send() -> None:
+    """Each channel's batches are spread evenly over the whole send (a provider's rate then
+    overlaps with the others'), each channel's members still in their own order."""
+    p = plan(members(60_000), campaign=campaign(), batch_size=1000)
+    order = [b[0][5] for b in p.batches]
+    assert order[:3] != [order[0]] * 3
+    for channel in ("sms", "wechat_mass", ""):
+        at = [i for i, c in enumerate(order) if c == channel]
+        n = len(at)
+        assert n >= 2
+        # the k-th of n batches sits within one batch-gap of (k + 1/2) / n of the way
+        gap = len(order) / n
+        assert all(abs(i - (k + 0.5) * gap) <= gap for k, i in enumerate(at)), channel
+        ids = [r[0] for i in at for r in p.batches[i]]
+        assert ids == sorted(ids, key=lambda m: int(m[1:]))
