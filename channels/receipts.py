@@ -37,6 +37,22 @@ RECORD = "\x1e"
 # what was there, taken or not.
 _TAKE = """
 local blob = redis.call('GET', KEYS[2])
+if blob and #ARGV == 1 and redis.call('EXISTS', KEYS[1]) == 0 then
+  -- take all of a blob never unpacked (a mass send's job): answer from the blob itself, a
+  -- later record of an address replacing an earlier one as in the hash
+  local out, at = {'*', ''}, {}
+  for addr, rest in string.gmatch(blob, '([^\\30\\31]+)\\31([^\\30]*)') do
+    if at[addr] then
+      out[at[addr]] = rest
+    else
+      out[#out + 1] = addr; out[#out + 1] = rest; at[addr] = #out
+    end
+  end
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], '*', '')
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+  return out
+end
 if blob then
   for addr, rest in string.gmatch(blob, '([^\\30\\31]+)\\31([^\\30]*)') do
     redis.call('HSET', KEYS[1], addr, rest)

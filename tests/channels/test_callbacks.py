@@ -206,6 +206,20 @@ def test_a_receipt_ahead_of_its_sends_record_is_pushed_again_not_lost(redis_url:
                 Recipient("m4", "c1", "C4"), UNKNOWN]
             assert await sms.take("out1", ["13800000001"]) == [TAKEN]
             assert await sms.take_all("never") is None
+            # taking all of a job: a resend under the same id (appended later) replaces the
+            # address's first record, whether the records were unpacked before or not
+            for unpacked_first in (False, True):
+                job = f"job{unpacked_first}"
+                await sms.remember(job, [("13800000002", Recipient("m5", "c1", "C5")),
+                                         ("13800000003", Recipient("m6", "c1", "C6"))])
+                if unpacked_first:
+                    assert await sms.take(job, ["13800000009"]) == [UNKNOWN]
+                await sms.remember(job, [("13800000002", Recipient("m5", "c1", "C5b"))])
+                assert sorted(await sms.take_all(job) or []) == [
+                    ("13800000002", Recipient("m5", "c1", "C5b")),
+                    ("13800000003", Recipient("m6", "c1", "C6"))]
+                assert await sms.take_all(job) == []
+                assert await sms.take(job, ["13800000003"]) == [UNKNOWN]
     run(scenario)
 
 
