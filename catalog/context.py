@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, TypeAlias
 
 import redis
 import redis.asyncio
@@ -25,7 +25,7 @@ from catalog.rules import MerchantRules, load_rules, rules_key
 from catalog.store import lua
 from catalog.templates import CouponTemplate, day_number
 
-AsyncClient = redis.asyncio.Redis | AsyncRedisCluster
+AsyncClient: TypeAlias = "redis.asyncio.Redis | AsyncRedisCluster"
 SCRIPTS = ("issue", "redeem", "refund", "wallet", "gift", "account")
 
 
@@ -69,7 +69,8 @@ def _translate(exc: redis.ResponseError) -> Exception:
         return NotFound("the template does not exist")
     if "LOADING" in text or "BUSY" in text:
         return StoreUnavailable(f"Redis is busy ({text}); retry shortly")
-    return exc
+    kept: Exception = exc
+    return kept
 
 
 class EventBuffer:
