@@ -10,7 +10,6 @@ router may fall back to the next channel), ``failed_retryable`` (retry after ``r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, TypeAlias
 
@@ -24,9 +23,9 @@ SendStatus = Literal["sent", "failed_permanent", "failed_retryable", "quota_exha
 RedisClient: TypeAlias = "redis.asyncio.Redis | redis.asyncio.RedisCluster"
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One member's message on one channel.
+class Message(msgspec.Struct, frozen=True, gc=False):
+    """One member's message on one channel (a frozen ``msgspec.Struct``, like ``SendResult``:
+    one is made per member and channel on the send path, at a tenth of a dataclass's cost).
 
     ``address`` is what the provider addresses (openid, phone number, Alipay user id);
     ``variables`` fill the channel's template (all strings, keys from ``channels.content``:
@@ -38,7 +37,7 @@ class Message:
     address: str
     coupon_code: str
     idempotency_key: str
-    variables: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, str] = msgspec.field(default_factory=dict)
     campaign_id: str = ""  # carried into delivery events; receipts name only provider ids
 
 

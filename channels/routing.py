@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 from channels.base import Channel, Message, SendResult
 
 AUTOMATIC_ORDER = ("wechat", "alipay", "sms")
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
-    """What routing needs to know about a member (the dispatcher fills it from its data)."""
+class Member(msgspec.Struct, frozen=True, gc=False):
+    """What routing needs to know about a member (the dispatcher fills it from its data; a
+    ``msgspec.Struct`` like the other per-member value objects of the send path)."""
 
     member_id: str
     openid: str = ""
@@ -32,8 +33,7 @@ class Member:
     sms_consent: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True, gc=False):
     """The outcome for one member: the channel that answered last and its result."""
 
     member_id: str

@@ -12,6 +12,7 @@ from functools import cache
 import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from msgspec import structs
 
 from channels.alipay import (
     AlipayCashChannel,
@@ -252,10 +253,10 @@ def test_lean_client_frames_the_same_signed_requests_as_the_general_one() -> Non
     pass the simulator's signature check, and the second path's sends are repeats of the
     first's (same ``out_biz_no``, same voucher ids)."""
     awkward = [
-        replace(msg(1), address="member+1@example.cn",
+        structs.replace(msg(1), address="member+1@example.cn",
                 variables={"coupon": '满100减20券 "周末" \\ 😀'}),
-        replace(msg(2), address="074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"),
-        replace(msg(3), idempotency_key="camp1:会员:3", variables={}),
+        structs.replace(msg(2), address="074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"),
+        structs.replace(msg(3), idempotency_key="camp1:会员:3", variables={}),
         msg(4),
     ]
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 import redis.asyncio
+from msgspec import structs
 
 from channels import aliyun_signature
 from channels.base import Message
@@ -103,7 +104,7 @@ def test_per_member_errors_are_classified_on_codes() -> None:
         async with serving(sim.make_app(sim_config(per_number_daily=2))) as url, \
                 aiohttp.ClientSession() as s:
             channel = AliyunSmsChannel(config=client_config(url), session=s)
-            bad = replace(msg(1), address="12345")
+            bad = structs.replace(msg(1), address="12345")
             results = await channel.send([bad, msg(2), msg(3)])
             assert results[0].status == "failed_permanent"
             assert results[0].code == "isv.MOBILE_NUMBER_ILLEGAL"
@@ -271,9 +272,9 @@ def test_resolve_finds_a_campaigns_earlier_send_and_the_simulator_counts_repeats
         async with serving(sim.make_app(sim_config())) as url, aiohttp.ClientSession() as s:
             channel = AliyunSmsChannel(config=client_config(url), session=s)
             await channel.send([msg(1), msg(3)])  # one SendSms, OutId "camp1:<digest>"
-            other = replace(msg(2), campaign_id="camp2", idempotency_key="camp2:m2")
+            other = structs.replace(msg(2), campaign_id="camp2", idempotency_key="camp2:m2")
             await channel.send([other])
-            asked = [msg(1), msg(2), msg(3), replace(msg(4), address="123")]
+            asked = [msg(1), msg(2), msg(3), structs.replace(msg(4), address="123")]
             assert await channel.resolve(asked) == ["sent", "not_sent", "sent", "unknown"]
             assert "repeats" not in (await sim_stats(s, url))["counts"]
             await channel.send([msg(1)])  # a blind resend: the simulator sees the repeat

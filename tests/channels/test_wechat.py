@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import aiohttp
 import pytest
 import redis.asyncio
+from msgspec import structs
 
 from channels.base import Message
 from channels.errors import ChannelConfigError, ChannelUnavailable
@@ -131,7 +132,7 @@ def test_error_classes_on_codes(redis_url: str) -> None:
             assert second.status == "sent"
             assert second.provider_id == first.provider_id
             assert (bad.status, bad.code) == ("failed_permanent", "47003")
-            again = await channel.send([replace(msg(2), idempotency_key="camp2:m2")])
+            again = await channel.send([structs.replace(msg(2), idempotency_key="camp2:m2")])
             assert (again[0].status, again[0].code) == ("failed_retryable", "43117")
             assert again[0].retry_at is not None
         async with world(redis_url, faults=Faults(unsubscribed_share=1.0)) as w:
@@ -177,7 +178,7 @@ def test_mass_send_card_with_clientmsgid(redis_url: str) -> None:
             alone = await channel.send([msg(9)])
             assert (alone[0].status, alone[0].code) == ("failed_permanent", "40130")
             # A new job to the same users: they are over the monthly mass quota -> filtered.
-            await channel.send([replace(m, idempotency_key="camp2:" + m.member_id)
+            await channel.send([structs.replace(m, idempotency_key="camp2:" + m.member_id)
                                 for m in batch])
             stats = await sim_stats(w.session, w.url)
             assert stats["counts"]["mass_filtered"] == 5
