@@ -4,7 +4,9 @@ A batch of stream entries is inserted, then acknowledged and deleted. Every row 
 of the stream entry it came in (``stream_id``). A loader that dies between the insert and the
 acknowledgement leaves its entries pending; the next read hands them back marked
 ``redelivered``, and for those entries only the loader first asks ClickHouse which
-``(stream_id, event_id)`` it already holds and inserts the rest. So a crash at any point neither
+``(stream_id, event_id)`` it already holds and inserts the rest (and writes the
+``campaign_members`` states of what it holds again, in case the crash came between the two
+tables: those states are unchanged by a second copy). So a crash at any point neither
 loses an event nor stores one twice, on chDB and on an 18.16 server alike (the
 ``insert_deduplication_token`` setting would need ClickHouse 22.2 and a table setting; this
 check needs nothing but a SELECT, and runs only after a crash). On chDB, fresh entries go in
@@ -32,7 +34,13 @@ from typing import Any
 import redis
 
 from analytics.events import COLUMNS
-from analytics.schema import EVENTS_INBOX, EVENTS_TABLE, ORDERS_TABLE, ensure_schema
+from analytics.schema import (
+    EVENTS_INBOX,
+    EVENTS_TABLE,
+    ORDERS_TABLE,
+    copy_campaign_members,
+    ensure_schema,
+)
 from analytics.stream import Backlog, Entry, StreamReader
 from infra.clickhouse import ClickHouse
 from infra.errors import ClickHouseError
@@ -64,6 +72,18 @@ def _stored(ch: ClickHouse, stream_ids: Sequence[str]) -> tuple[set[tuple[str, s
     orders = {str(r[0]) for r in ch.query(
         f"SELECT source FROM {ORDERS_TABLE} WHERE source IN ({sources})")}
     return events, orders
+
+
+def _restate_members(ch: ClickHouse, stored: set[tuple[str, str]]) -> None:
+    """``campaign_members`` states of the events a crashed loader already stored, written again.
+
+    ``campaign_members`` is written by a view after ``events``: a loader killed between the two
+    leaves events whose states are missing, and the events are skipped as stored when their
+    entries come back. Writing the states of every stored event of those entries again fills
+    the gap; where nothing was missing it changes nothing (its states are OR and min)."""
+    if stored:
+        ids = _quoted(sorted({stream_id for stream_id, _ in stored}))
+        copy_campaign_members(ch, f"stream_id IN ({ids})")
 
 
 _TYPE, _MERCHANT, _MEMBER, _STORE, _ORDER, _AMOUNT, _CHANNEL, _TS = (
@@ -140,6 +160,7 @@ def load_once(
         inserted, orders = _load_whole(ch, batch.entries)
     else:
         stored = _stored(ch, stream_ids) if batch.redelivered else (set(), set())
+        _restate_members(ch, stored[0])
         inserted, orders = _load_decoded(ch, batch.entries, *stored)
     ch.insert(ORDERS_TABLE, ORDER_COLUMNS, orders)
     if kill_at == KILL_AFTER_INSERT:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from analytics.errors import QueryError
+from analytics.flags import FLAG, FLAGS, SEND_CHANNELS
 from analytics.schema import CAMPAIGNS_TABLE, EVENTS_TABLE, ORDERS_TABLE
 from infra.clickhouse import ClickHouse
 
@@ -120,19 +121,6 @@ GROUP BY campaign_id""",
 )
 
 
-SEND_CHANNELS = ("wechat", "wechat_mass", "sms", "alipay", "alipay_cash")
-# Funnel flags of a member's campaign events, OR-ed into one number per member: bit 256 says the
-# member has a campaign event at all (orders carry 0), bits 512 and up the channels that carried
-# a message (sent or in doubt), so no string is kept per member while aggregating.
-_FLAGS = ("held", "issued", "sent", "delivered", "failed_send", "unreachable", "not_issued",
-          "in_doubt")
-_CHANNEL_BITS = " + ".join(
-    f"if(channel = '{c}', {512 << i}, 0)" for i, c in enumerate(SEND_CHANNELS))
-_FLAG = f"""toUInt16(256 + multiIf(event_type = 'held_out', 1, event_type = 'issued', 2,
-    event_type = 'sent', 4, event_type = 'delivered', 8,
-    event_type = 'failed' AND channel = '', 64, event_type = 'failed' AND channel = 'none', 32,
-    event_type = 'failed', 16, event_type = 'in_doubt', 128, 0)
-    + if(event_type IN ('sent', 'in_doubt'), {_CHANNEL_BITS}, 0))"""
 # the channel of a member's message: the first in SEND_CHANNELS order if there were several
 _SEND_CHANNEL = "multiIf({}, '')".format(", ".join(
     f"bitAnd(flags, {512 << i}) != 0, '{c}'" for i, c in enumerate(SEND_CHANNELS)))
@@ -153,7 +141,7 @@ def member_outcomes(dim: str, *, members_only: bool = False) -> str:
                 "AND member_id != ''")
     members = (f"\n          AND member_id IN (SELECT member_id FROM {EVENTS_TABLE} "
                f"WHERE {campaign})" if members_only else "")
-    flags = ", ".join(f"bitAnd(flags, {1 << i}) != 0 AS {name}" for i, name in enumerate(_FLAGS))
+    flags = ", ".join(f"bitAnd(flags, {1 << i}) != 0 AS {name}" for i, name in enumerate(FLAGS))
     return f"""
 SELECT
     member_id, {flags},
@@ -181,7 +169,7 @@ FROM (
         argMaxIf(text, ts, src = 2 AND ts < {{start:DateTime}}) AS home_store
     FROM (
         SELECT member_id, toUInt8(1) AS src, event_type AS kind, channel AS text, ts,
-            toInt64(0) AS amount, {_FLAG} AS flag
+            toInt64(0) AS amount, {FLAG} AS flag
         FROM {EVENTS_TABLE}
         WHERE {campaign} AND event_type NOT IN ('redeemed', 'refunded')
         UNION ALL
@@ -221,7 +209,7 @@ DIMENSIONS: dict[str, str] = {
 # uses, seconds to redeem (sum), coupon cost, the sums of y, y², x, x², xy, messages per channel.
 CELL_SUMS: tuple[tuple[str, str], ...] = (
     ("members", "count()"),
-    *((flag, f"sum({flag})") for flag in _FLAGS[1:]),
+    *((flag, f"sum({flag})") for flag in FLAGS[1:]),
     ("redeemers", "sumIf(1, redeemed > 0)"),
     ("uses", "sum(redeemed)"),
     ("redeem_seconds",

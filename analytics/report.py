@@ -19,12 +19,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analytics.errors import UnknownCampaign
+from analytics.flags import SEND_CHANNELS
 from analytics.queries import (
     CAMPAIGN_NAMES,
     CAMPAIGN_WINDOWS,
     CELL_SUMS,
     DIMENSIONS,
-    SEND_CHANNELS,
     bind,
     placeholders,
     roi_cells_sql,

@@ -1,6 +1,7 @@
 """The loader, ``quanpai roi``, ``quanpai sql`` and the API as separate processes, on chDB and on
 the ClickHouse server: a loader killed between insert and acknowledgement loses and repeats
-nothing; reports answer while the loader runs (chDB: through the process that owns it)."""
+nothing (events, orders, campaign members); reports answer while the loader runs (chDB: through
+the process that owns it)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,9 @@ def test_loader_killed_between_insert_and_ack_counts_exactly(
     assert _sql(env, "SELECT count(), uniqExact(event_id) FROM events") == "600\t600"
     assert _sql(env, "SELECT count(), sum(amount_fen) FROM orders") == \
         f"300\t{sum(100 + m for m in range(300))}"
+    # every campaign member once, with the issued bit (256 + 2), whatever the crash wrote twice
+    assert _sql(env, "SELECT count(), sum(f) FROM (SELECT member_id, groupBitOrMerge(flags) AS f "
+                     "FROM campaign_members GROUP BY member_id)") == f"300\t{300 * 258}"
 
 
 def test_reports_answer_while_the_loader_runs(env: dict[str, str], redis_client: redis.Redis,
