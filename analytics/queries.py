@@ -17,8 +17,21 @@ from datetime import datetime
 from typing import Any
 
 from analytics.errors import QueryError
-from analytics.flags import FLAG, FLAGS, SEND_CHANNELS
-from analytics.schema import CAMPAIGNS_TABLE, EVENTS_TABLE, ORDERS_TABLE
+from analytics.flags import (
+    CAMPAIGN_EVENT,
+    FLAGS,
+    SEND_CHANNELS,
+    channel_code,
+    channel_name,
+    flag_columns,
+)
+from analytics.schema import (
+    CAMPAIGN_MEMBERS_TABLE,
+    CAMPAIGNS_TABLE,
+    EVENTS_TABLE,
+    NEVER,
+    ORDERS_TABLE,
+)
 from infra.clickhouse import ClickHouse
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([A-Za-z0-9]+)\}")
@@ -121,31 +134,31 @@ GROUP BY campaign_id""",
 )
 
 
-# the channel of a member's message: the first in SEND_CHANNELS order if there were several
-_SEND_CHANNEL = "multiIf({}, '')".format(", ".join(
-    f"bitAnd(flags, {512 << i}) != 0, '{c}'" for i, c in enumerate(SEND_CHANNELS)))
+SEGMENTS = ("no_purchase", "loyal", "active", "lapsing", "dormant")  # RFM segment numbers 0-4
 
 
 def member_outcomes(dim: str, *, members_only: bool = False) -> str:
-    """Per campaign member: group, ``dim`` value, funnel flags, coupon cost, channel used,
-    revenue in the window (y) and before it (x), RFM segment before and after.
+    """Per campaign member: group, ``dim`` value, funnel flags, coupon cost, channel used (a
+    number, see ``analytics.flags.channel_code``), revenue in the window (y) and before it (x),
+    RFM segment before and after (numbers into ``SEGMENTS``).
 
-    One aggregation by member over three streams of rows (``src``): the campaign's events
-    (1), its redemptions and refunds once per ``event_id`` (3: ``FINAL`` merges the copies of a
-    row, which share the sorting key, as the table's own merges would) and the merchant's orders
-    in the history window (2); members without a campaign event are dropped. Flags, first times
-    and the channel ignore a row stored twice.
-    ``members_only`` also filters the orders by the campaign's members first: worth its set
-    when the campaign is small against the merchant's orders."""
+    One aggregation by member over three streams of rows (``src``): the campaign's members from
+    ``campaign_members`` (1: their funnel bits and first targeted time, one row per member and
+    month once the table has merged; bits OR-ed and times at their minimum, so rows not merged
+    yet count once), its redemptions and refunds once per ``event_id`` (3: ``FINAL`` merges the
+    copies of an events row, which share the sorting key, as the table's own merges would) and
+    the merchant's orders in the history window (2); members without a campaign event are
+    dropped. ``members_only`` also filters the orders by the campaign's members first: worth its
+    set when the campaign is small against the merchant's orders."""
     campaign = ("merchant_id = {merchant:String} AND campaign_id = {campaign:String} "
                 "AND member_id != ''")
-    members = (f"\n          AND member_id IN (SELECT member_id FROM {EVENTS_TABLE} "
+    members = (f"\n          AND member_id IN (SELECT member_id FROM {CAMPAIGN_MEMBERS_TABLE} "
                f"WHERE {campaign})" if members_only else "")
-    flags = ", ".join(f"bitAnd(flags, {1 << i}) != 0 AS {name}" for i, name in enumerate(FLAGS))
     return f"""
 SELECT
-    member_id, {flags},
-    redeemed, coupon_cost, {_SEND_CHANNEL} AS send_channel, first_t, redeemed_t,
+    member_id, {flag_columns('flags')},
+    redeemed, coupon_cost, {channel_code('flags')} AS send_channel,
+    if(targeted = {NEVER}, toDateTime(0, 'UTC'), targeted) AS first_t, redeemed_t,
     y, x, {_segment('last_before', 'f_before', '{start:DateTime}')} AS seg_before,
     {_segment('last_after', 'f_after', '{end:DateTime}')} AS seg_after,
     home_store,
@@ -153,11 +166,11 @@ SELECT
 FROM (
     SELECT member_id,
         groupBitOr(flag) AS flags,
+        min(t_first) AS targeted,
         toInt64(countIf(src = 3 AND kind = 'redeemed'))
             - toInt64(countIf(src = 3 AND kind = 'refunded')) AS redeemed,
         sumIf(amount, src = 3 AND kind = 'redeemed')
             - sumIf(amount, src = 3 AND kind = 'refunded') AS coupon_cost,
-        minIf(ts, src = 1 AND kind IN ('issued', 'held_out', 'failed')) AS first_t,
         minIf(ts, src = 3 AND kind = 'redeemed') AS redeemed_t,
         sumIf(amount, src = 2 AND ts >= {{start:DateTime}} AND ts < {{end:DateTime}}) AS y,
         sumIf(amount, src = 2 AND ts >= {{pre_start:DateTime}} AND ts < {{start:DateTime}}) AS x,
@@ -168,37 +181,46 @@ FROM (
         countIf(src = 2 AND ts >= {{end:DateTime}} - 7776000) AS f_after,
         argMaxIf(text, ts, src = 2 AND ts < {{start:DateTime}}) AS home_store
     FROM (
-        SELECT member_id, toUInt8(1) AS src, event_type AS kind, channel AS text, ts,
-            toInt64(0) AS amount, {FLAG} AS flag
-        FROM {EVENTS_TABLE}
-        WHERE {campaign} AND event_type NOT IN ('redeemed', 'refunded')
+        SELECT member_id, toUInt8(1) AS src, '' AS kind, '' AS text,
+            toDateTime(0, 'UTC') AS ts, toInt64(0) AS amount,
+            finalizeAggregation(flags) AS flag, finalizeAggregation(targeted_at) AS t_first
+        FROM {CAMPAIGN_MEMBERS_TABLE}
+        WHERE {campaign}
         UNION ALL
-        SELECT member_id, toUInt8(3), event_type, '', ts, discount_fen, toUInt16(256)
+        SELECT member_id, toUInt8(3), event_type, '', ts, discount_fen,
+            toUInt16({CAMPAIGN_EVENT}), {NEVER}
         FROM {EVENTS_TABLE} FINAL
         WHERE {campaign} AND event_type IN ('redeemed', 'refunded')
         UNION ALL
-        SELECT member_id, toUInt8(2), '', store_id, ts, amount_fen, toUInt16(0)
+        SELECT member_id, toUInt8(2), '', store_id, ts, amount_fen, toUInt16(0), {NEVER}
         FROM {ORDERS_TABLE}
         WHERE merchant_id = {{merchant:String}}
           AND ts >= {{history_start:DateTime}} AND ts < {{end:DateTime}}{members}
     )
     GROUP BY member_id
-    HAVING flags >= 256
+    HAVING flags >= {CAMPAIGN_EVENT}
 )"""
 
 
 def _segment(last: str, frequency: str, at: str) -> str:
-    """The RFM segment at ``at``: recency of the last order and orders in the 90 days before."""
-    days = f"(toInt64(toUInt32({at})) - toInt64(toUInt32({last}))) / 86400"
-    return (f"multiIf(toUInt32({last}) = 0, 'no_purchase', {days} <= 30 AND {frequency} >= 3, "
-            f"'loyal', {days} <= 30, 'active', {days} <= 90, 'lapsing', 'dormant')")
+    """The RFM segment at ``at`` as its number in ``SEGMENTS``: recency of the last order and
+    orders in the 90 days before (seconds compared, no division per member)."""
+    since = f"toInt64(toUInt32({at})) - toInt64(toUInt32({last}))"
+    return (f"multiIf(toUInt32({last}) = 0, 0, {since} <= 2592000 AND {frequency} >= 3, 1, "
+            f"{since} <= 2592000, 2, {since} <= 7776000, 3, 4)")
+
+
+def segment_name(number: str) -> str:
+    """The name in ``SEGMENTS`` of a segment number."""
+    names = ", ".join(f"'{s}'" for s in SEGMENTS)
+    return f"arrayElement([{names}], {number} + 1)"
 
 
 # --by: what each member is grouped by (a fixed list: never text from the caller)
 DIMENSIONS: dict[str, str] = {
     "campaign": "''",
-    "segment": "seg_before",
-    "channel": "if(held = 1, '', if(send_channel = '', 'none', send_channel))",
+    "segment": segment_name("seg_before"),
+    "channel": f"if(held = 1, '', {channel_name('send_channel', none='none')})",
     "store": "home_store",
     "template": "''",  # one template per campaign: rows are grouped by it after the query
     "day": "toString(toDate(first_t, {tz:String}))",
@@ -217,20 +239,26 @@ CELL_SUMS: tuple[tuple[str, str], ...] = (
     ("coupon_cost", "sum(coupon_cost)"),
     ("y", "sum(y)"), ("yy", "sum(y * y)"), ("x", "sum(x)"), ("xx", "sum(x * x)"),
     ("xy", "sum(x * y)"),
-    *((f"msgs_{c}", f"sumIf(1, (sent = 1 OR in_doubt = 1) AND send_channel = '{c}')")
-      for c in SEND_CHANNELS),
+    *((f"msgs_{c}", f"sumIf(1, (sent = 1 OR in_doubt = 1) AND send_channel = {i + 1})")
+      for i, c in enumerate(SEND_CHANNELS)),
 )
 
 
 def roi_cells_sql(by: str, *, members_only: bool = False) -> str:
     """The campaign's members summed per ``by`` value, group and segment movement: the report
-    folds these few rows into its groups and its movement table (one pass over the events)."""
+    folds these few rows into its groups and its movement table (one pass over the members).
+    Segments are grouped as numbers and named on the few cells."""
     sums = ",\n    ".join(f"{expr} AS s_{name}" for name, expr in CELL_SUMS)
+    named = ", ".join(f"s_{name}" for name, _ in CELL_SUMS)
     return f"""
-SELECT dim, held, seg_before, seg_after,
+SELECT dim, held, {segment_name('seg_b')} AS seg_before, {segment_name('seg_a')} AS seg_after,
+    {named}
+FROM (
+SELECT dim, held, seg_before AS seg_b, seg_after AS seg_a,
     {sums}
 FROM ({member_outcomes(DIMENSIONS[by], members_only=members_only)})
-GROUP BY dim, held, seg_before, seg_after
+GROUP BY dim, held, seg_b, seg_a
+)
 ORDER BY dim, held, seg_before, seg_after"""
 
 

@@ -4,9 +4,11 @@ large campaign.
 Loader: events in stream entries of 1,000 (as the workers emit them) are drained into chDB by
 ``analytics.loader.drain``, the exactly-once path of ``quanpai loader``; events per second of
 wall time. ROI: a campaign of ``events / 4`` members (one in ten held out; issued, sent,
-delivered, a fifth redeemed) and ``orders`` orders around it, made inside chDB by SQL; the
+delivered, a fifth redeemed) and ``orders`` orders around it, made inside chDB by SQL (one
+insert per event type; ``campaign_members`` is written by its view as the events go in); the
 figure is the whole ``roi_report`` (windows, names, and the one member-level query that gives
-both the groups and the RFM movement) for that campaign, best of three. Full size: 10,000,000
+both the groups and the RFM movement) for that campaign, best of three, timed right after the
+inserts (the table's merges have not combined each member's rows yet). Full size: 10,000,000
 events and 1,000,000 orders.
 """
 
