@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import redis
 
 from analytics.events import COLUMNS
@@ -206,7 +207,7 @@ def _load_decoded(
         if ch.kind != "chdb":
             rows.extend([*e, entry.stream_id] for e in events)
         elif events:
-            kept.append((entry.stream_id, _dumps(events).encode()))
+            kept.append((entry.stream_id, _dumps(events)))
     if ch.kind == "chdb":
         _insert_entries(ch, kept)
     else:
@@ -219,7 +220,7 @@ def _orders(events: list[list[Any]], stream_id: str) -> list[tuple[Any, ...]]:
     return [row for event in events if (row := order_row(event, source)) is not None]
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = msgspec.json.Encoder().encode  # compact, UTF-8 as written (as ``encode_events``)
 
 
 def drain(*, reader: StreamReader, ch: ClickHouse, kill_at: str = "") -> int:
