@@ -135,7 +135,7 @@ def check_clickhouse(settings: Settings) -> tuple[Check, float | None]:
         try:
             before = time.time()
             version, now = client.query("SELECT version(), toUnixTimestamp(now())")[0]
-            offset = float(now) - (before + time.time()) / 2
+            offset = whole_second_offset(int(now), before=before, after=time.time())
         finally:
             client.close()
     except (QuanpaiError, OSError, EOFError) as exc:
@@ -186,6 +186,17 @@ def check_keys(settings: Settings) -> Check:
     if settings.secret_key == Settings().secret_key:
         problems.append(("warn", "QUANPAI_SECRET 仍是开发默认值", "设置随机的 QUANPAI_SECRET"))
     return Check("密钥 keys", *_worst(problems))
+
+
+def whole_second_offset(server_s: int, *, before: float, after: float) -> float:
+    """How far a server's whole-second clock reading (``now()``: 18.16 has nothing finer) lies
+    outside what agreeing clocks allow: the server read its time between ``before`` and
+    ``after`` and dropped the fraction, so any reading in [before - 1, after] is no skew."""
+    if server_s > after:
+        return server_s - after
+    if server_s < before - 1.0:
+        return server_s - (before - 1.0)
+    return 0.0
 
 
 def check_clock(offsets: dict[str, float | None]) -> Check:

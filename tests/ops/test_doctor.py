@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from dispatcher.commands.doctor import whole_second_offset
 from dispatcher.local_stack import stop_process
 from infra.clickhouse_server import ClickHouseServer
 from infra.ports import free_port
@@ -86,3 +87,14 @@ def test_eviction_policy_and_unreachable_provider_are_named(
     assert "QUANPAI_BROKER_URL" in checks["Redis broker"]["fix"]
     assert checks["短信 SMS"]["status"] == "fail"
     assert checks["微信 WeChat"]["status"] == "ok"
+
+
+def test_a_whole_second_clock_is_not_read_as_skew() -> None:
+    """ClickHouse 18.16 tells its time in whole seconds: a reading up to a second behind the
+    local clock (the fraction dropped) is no skew; beyond what truncation and the round trip
+    explain, the rest is."""
+    before, after = 1_000.95, 1_001.40
+    assert whole_second_offset(1_000, before=before, after=after) == 0.0
+    assert whole_second_offset(1_001, before=before, after=after) == 0.0
+    assert whole_second_offset(998, before=before, after=after) == pytest.approx(-1.95)
+    assert whole_second_offset(1_004, before=before, after=after) == pytest.approx(2.6)
