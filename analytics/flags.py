@@ -42,7 +42,13 @@ def channel_code(flags: str) -> str:
         f"bitAnd({flags}, {512 << i}) != 0, {i + 1}" for i in range(len(SEND_CHANNELS))))
 
 
+def name_of(number: str, names: tuple[str, ...]) -> str:
+    """SQL for the name a 0-based ``number`` stands for in ``names`` (fixed words, never text
+    from a caller)."""
+    listed = ", ".join(f"'{name}'" for name in names)
+    return f"arrayElement([{listed}], {number} + 1)"
+
+
 def channel_name(code: str, *, none: str) -> str:
     """The channel name of ``channel_code``'s number (``none`` for 0)."""
-    names = ", ".join(f"'{c}'" for c in (none, *SEND_CHANNELS))
-    return f"arrayElement([{names}], {code} + 1)"
+    return name_of(code, (none, *SEND_CHANNELS))

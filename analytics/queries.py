@@ -24,6 +24,7 @@ from analytics.flags import (
     channel_code,
     channel_name,
     flag_columns,
+    name_of,
 )
 from analytics.schema import (
     CAMPAIGN_MEMBERS_TABLE,
@@ -212,8 +213,7 @@ def _segment(last: str, frequency: str, at: str) -> str:
 
 def segment_name(number: str) -> str:
     """The name in ``SEGMENTS`` of a segment number."""
-    names = ", ".join(f"'{s}'" for s in SEGMENTS)
-    return f"arrayElement([{names}], {number} + 1)"
+    return name_of(number, SEGMENTS)
 
 
 # --by: what each member is grouped by (a fixed list: never text from the caller)

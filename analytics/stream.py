@@ -131,11 +131,15 @@ class StreamReader:
             entries = [e for e in claimed[1] if e[1]]
         redelivered = bool(entries)
         if not entries:
-            fresh: Any = self._client.xreadgroup(
-                GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms or None
-            )
-            entries = fresh[0][1] if fresh else []
+            return EntryBatch(self._read_new(count, block_ms), redelivered=False)
         return EntryBatch(_entries(entries), redelivered=redelivered)
+
+    def _read_new(self, count: int, block_ms: int) -> list[Entry]:
+        """Entries never delivered to any consumer, waiting up to ``block_ms`` (0: not at
+        all)."""
+        fresh: Any = self._client.xreadgroup(
+            GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms or None)
+        return _entries(fresh[0][1]) if fresh else []
 
     def read_more(self, batch: EntryBatch, *, max_events: int, max_entries: int,
                   wait_s: float, count: int = 500) -> EntryBatch:
@@ -157,13 +161,10 @@ class StreamReader:
             left_ms = int((deadline - time.monotonic()) * 1000)
             if wait_s and left_ms <= 0:
                 break
-            fresh: Any = self._client.xreadgroup(
-                GROUP, self._consumer, {self._stream: ">"},
-                count=min(count, max_entries - len(entries)),
-                block=left_ms if wait_s else None)
-            if not fresh or not fresh[0][1]:
+            more = self._read_new(min(count, max_entries - len(entries)),
+                                  left_ms if wait_s else 0)
+            if not more:
                 break  # blocked until the deadline, or (no wait) nothing left
-            more = _entries(fresh[0][1])
             entries.extend(more)
             events += sum(e.count or 1 for e in more)
         return EntryBatch(entries, redelivered=False)
