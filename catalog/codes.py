@@ -10,6 +10,7 @@ tells the compact store where the coupon lives, so verification costs no Redis r
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -23,6 +24,9 @@ SERIAL_BITS = 28
 MAC_BITS = 32
 CODE_LENGTH = 16
 QR_PREFIX = "QP1:"
+# RFC 4648 base32 spells 5 bits a character from the high end, as codes do: 10 bytes make 16
+# characters with no padding, mapped onto the code alphabet (a fifth of the cost of a loop)
+_B32_TO_CODE = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET.encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +69,11 @@ def _check(template_number: int, serial: int) -> None:
 
 
 def _spell(value: int) -> str:
-    chars = []
-    for _ in range(CODE_LENGTH):
-        chars.append(ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    return _spell_bytes(value.to_bytes(CODE_LENGTH * 5 // 8, "big"))
+
+
+def _spell_bytes(raw: bytes) -> str:
+    return base64.b32encode(raw).translate(_B32_TO_CODE).decode()
 
 
 def make_codes(
@@ -78,14 +82,14 @@ def make_codes(
     """Codes of many coupons of one template, the same as ``make_code`` gives: the keyed
     HMAC state is set up once and copied per code (issuance makes a code per new coupon, so
     the per-code key setup and the cache that serves wallets were a fifth of its CPU)."""
-    keyed = hmac.new(_key(secret, merchant_id), digestmod=hashlib.sha256)
+    keyed = hmac.new(_key(secret, merchant_id), digestmod="sha256")  # OpenSSL's HMAC object
     out = []
     for serial in serials:
         _check(template_number, serial)
-        payload = template_number << SERIAL_BITS | serial
+        payload = (template_number << SERIAL_BITS | serial).to_bytes(6, "big")
         mac = keyed.copy()
-        mac.update(payload.to_bytes(6, "big"))
-        out.append(_spell(payload << MAC_BITS | int.from_bytes(mac.digest()[:4], "big")))
+        mac.update(payload)
+        out.append(_spell_bytes(payload + mac.digest()[:4]))
     return out
 
 
