@@ -37,24 +37,39 @@ DEDUPE_WINDOW_S: dict[str, float] = {
 }
 
 # KEYS: sent hash, counts hash. ARGV: member, outcome pairs. Moves each member's count from its
-# old outcome class to the new one, so counts stay exact under redelivery.
+# old outcome class to the new one, so counts stay exact under redelivery. A first outcome (the
+# usual case) is one HSETNX; the counts move once per class, not once per member.
 _SETTLE = """
+local classes, moved = {}, {}
 local function class(v)
+  local c = classes[v]
+  if c then return c end
   local head, ch = string.match(v, '^([x?]):([^:]+)')
-  if head == 'x' then return 'failed:' .. ch end
-  if head == '?' then return 'in_doubt:' .. ch end
-  if head == nil and string.sub(v, 1, 2) == '-:' then return 'skipped:' .. string.sub(v, 3) end
-  return 'sent:' .. v
+  if head == 'x' then c = 'failed:' .. ch
+  elseif head == '?' then c = 'in_doubt:' .. ch
+  elseif string.sub(v, 1, 2) == '-:' then c = 'skipped:' .. string.sub(v, 3)
+  else c = 'sent:' .. v end
+  classes[v] = c
+  return c
 end
+local function move(c, n) moved[c] = (moved[c] or 0) + n end
 for i = 1, #ARGV, 2 do
-  local old = redis.call('HGET', KEYS[1], ARGV[i])
-  if old ~= ARGV[i + 1] then
-    if old then redis.call('HINCRBY', KEYS[2], class(old), -1) end
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-    redis.call('HINCRBY', KEYS[2], class(ARGV[i + 1]), 1)
+  local member, new = ARGV[i], ARGV[i + 1]
+  if redis.call('HSETNX', KEYS[1], member, new) == 1 then
+    move(class(new), 1)
+  else
+    local old = redis.call('HGET', KEYS[1], member)
+    if old ~= new then
+      move(class(old), -1)
+      redis.call('HSET', KEYS[1], member, new)
+      move(class(new), 1)
+    end
   end
 end
-redis.call('EXPIRE', KEYS[1], ARGV[#ARGV + 1] or 1209600)
+for c, n in pairs(moved) do
+  if n ~= 0 then redis.call('HINCRBY', KEYS[2], c, n) end
+end
+redis.call('EXPIRE', KEYS[1], 1209600)
 return 1
 """
 

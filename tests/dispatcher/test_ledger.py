@@ -75,6 +75,21 @@ def test_counts_follow_the_latest_outcome(redis_client: redis.Redis) -> None:
     assert ledger.settled(["a", "b", "z"]) == {"a": "sms", "b": "wechat"}
 
 
+def test_counts_stay_exact_for_a_whole_batch_settled_again(redis_client: redis.Redis) -> None:
+    ledger = make_ledger(redis_client)
+    members = [f"m{i}" for i in range(500)]
+    ledger.settle(dict.fromkeys(members, "wechat_mass"), [])
+    ledger.settle(dict.fromkeys(members, "wechat_mass"), [])  # a redelivered batch
+    changed = {m: ("?:wechat_mass" if i % 2 else "sms") for i, m in enumerate(members[:200])}
+    ledger.settle({**changed, "new": "alipay"}, [])
+    raw: Any = redis_client.hgetall(counts_key("c"))
+    counts = {k.decode(): int(v) for k, v in raw.items() if int(v)}
+    assert counts == {"sent:wechat_mass": 300, "in_doubt:wechat_mass": 100, "sent:sms": 100,
+                      "sent:alipay": 1}
+    assert ledger.settled(["m0", "m1", "m499"]) == {
+        "m0": "sms", "m1": "?:wechat_mass", "m499": "wechat_mass"}
+
+
 def test_a_batch_lease_has_one_holder(redis_client: redis.Redis) -> None:
     from dispatcher.lease import BatchLease
 
