@@ -11,8 +11,8 @@ later instead of dropping it.
 
 Recording is on the send path (a million rows a minute), so it costs one ``APPEND`` of a
 packed blob per provider id, not one hash field per row: packing 1,000 hash fields in the
-Redis client costs more CPU than the SMS request itself. The first ``take`` unpacks the blob
-into a hash inside Redis (one Lua call), then takes fields from the hash.
+Redis client costs more CPU than the SMS request itself. The first ``take`` answers from the blob
+and unpacks it into a hash inside Redis (one Lua call); later takes take fields from the hash.
 """
 
 from __future__ import annotations
@@ -50,6 +50,34 @@ if blob and #ARGV == 1 and redis.call('EXISTS', KEYS[1]) == 0 then
   end
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], '*', '')
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+  return out
+end
+if blob and redis.call('EXISTS', KEYS[1]) == 0 then
+  -- the first take of a blob (an SMS request's report push): answer from the blob and write
+  -- the hash once, the taken addresses empty, in a few HSETs instead of three calls a record
+  local rec, order = {}, {}
+  for addr, rest in string.gmatch(blob, '([^\\30\\31]+)\\31([^\\30]*)') do
+    if rec[addr] == nil then order[#order + 1] = addr end
+    rec[addr] = rest
+  end
+  local out = {}
+  for i = 2, #ARGV do
+    local v = rec[ARGV[i]]
+    if v == nil then
+      out[i - 1] = '?'
+    else
+      out[i - 1] = v
+      rec[ARGV[i]] = ''
+    end
+  end
+  local args = {}
+  for _, addr in ipairs(order) do
+    args[#args + 1] = addr; args[#args + 1] = rec[addr]
+    if #args >= 1000 then redis.call('HSET', KEYS[1], unpack(args)); args = {} end
+  end
+  if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
+  redis.call('DEL', KEYS[2])
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
   return out
 end
