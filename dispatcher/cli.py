@@ -12,7 +12,13 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from infra.cli_support import EXIT_FAILED, EXIT_USAGE, UsageError, environment_error
+from infra.cli_support import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    OneLineParser,
+    UsageError,
+    environment_error,
+)
 from infra.errors import InvalidInput, QuanpaiError, ServiceError, SettingsError
 
 # command name -> (module providing register(subparsers), one-line help)
@@ -80,7 +86,7 @@ SERVES_METRICS = ("worker", "serve", "loader", "callbacks", "scheduler")
 
 
 def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quanpai", description="Quanpai coupon campaign engine")
+    parser = OneLineParser(prog="quanpai", description="Quanpai coupon campaign engine")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.add_argument("--metrics-port", type=int, default=None,
                         help="serve /metrics on this port (default QUANPAI_METRICS_PORT)")

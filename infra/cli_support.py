@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from infra.errors import QuanpaiError
 
@@ -25,6 +25,14 @@ Subparsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 class UsageError(QuanpaiError):
     """Bad input on the command line or in a file it names: exit 2, one line, nothing changed."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr and exit 2, like every other
+    bad input (argparse prints its whole usage first). Subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"quanpai: {message} (see {self.prog} --help)\n")
 
 
 def _classes(exc: BaseException) -> set[tuple[str, str]]:

@@ -89,6 +89,10 @@ FAILURES: dict[str, tuple[list[str], dict[str, str], str]] = {
     "GBK rules read as UTF-8": (
         ["--encoding", "utf-8", "segment", "preview", "rules-gbk.yaml"], {}, "rules-gbk.yaml"),
     "unknown --encoding": (["--encoding", "latin-99", "campaign", "list"], {}, "latin-99"),
+    "unknown command": (["campain", "list"], {}, "invalid choice: 'campain'"),
+    "missing argument": (["campaign", "create"], {}, "quanpai campaign create --help"),
+    "unknown option": (["roi", "--bogus"], {}, "--bogus"),
+    "not a number": (["data", "generate", "--members", "ten", "--out", "d"], {}, "'ten'"),
 }
 
 
