@@ -63,6 +63,8 @@ class ChannelCounts(msgspec.Struct, omit_defaults=True):
     sent: int = 0
     failed: int = 0
     in_doubt: int = 0
+    delivered: int = 0  # delivery receipts so far
+    undelivered: int = 0
 
 
 class CampaignStatus(msgspec.Struct):

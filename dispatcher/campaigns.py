@@ -119,6 +119,8 @@ class Progress:
     batches_deferred: int  # waiting for a later window; not done yet
     dead_letters: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # "sent:sms" -> n, "in_doubt:wechat"
+    # delivery receipts: "delivered:sms" -> n, "undelivered:wechat_mass" -> n
+    receipts: dict[str, int] = field(default_factory=dict)
 
 
 def _key(campaign_id: str, part: str) -> str:
@@ -138,6 +140,12 @@ def wal_key(campaign_id: str, batch_no: int) -> str:
 def counts_key(campaign_id: str) -> str:
     """Per-channel outcome counts (``sent:sms``, ``failed:wechat``, ``in_doubt:sms``)."""
     return _key(campaign_id, "counts")
+
+
+def receipts_key(campaign_id: str) -> str:
+    """Per-channel delivery receipt counts (``delivered:sms``, ``undelivered:wechat_mass``),
+    apart from ``counts_key``: a receipt is about a member already counted as sent."""
+    return _key(campaign_id, "receipts")
 
 
 def dead_letter_key(campaign_id: str) -> str:
@@ -268,9 +276,11 @@ class CampaignStore:
         pipe.scard(_key(campaign_id, "deferred"))
         pipe.hlen(dead_letter_key(campaign_id))
         pipe.hgetall(counts_key(campaign_id))
-        done, processed, deferred, dead, counts = pipe.execute()
+        pipe.hgetall(receipts_key(campaign_id))
+        done, processed, deferred, dead, counts, receipts = pipe.execute()
         return Progress(int(done), int(processed or 0), int(deferred), int(dead),
-                        {k.decode(): int(v) for k, v in counts.items() if int(v)})
+                        {k.decode(): int(v) for k, v in counts.items() if int(v)},
+                        {k.decode(): int(v) for k, v in receipts.items() if int(v)})
 
 
 def new_campaign_id(now: datetime) -> str:

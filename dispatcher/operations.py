@@ -141,14 +141,16 @@ def issued_count(progress: Progress) -> int:
 
 
 def channel_counts(campaign: Campaign, progress: Progress) -> dict[str, dict[str, int]]:
-    """Per channel: planned (first reachable channel at planning), sent, failed, in_doubt."""
+    """Per channel: planned (first reachable channel at planning), sent, failed, in_doubt, and
+    the delivery receipts so far: delivered, undelivered (a sent member with no receipt yet is
+    in neither)."""
     out: dict[str, dict[str, int]] = {}
     planned: dict[str, Any] = campaign.extra.get("routed", {})
     for channel, count in planned.items():
         out.setdefault(channel, {})["planned"] = int(count)
-    for key, value in progress.counts.items():
+    for key, value in [*progress.counts.items(), *progress.receipts.items()]:
         kind, _, channel = key.partition(":")
-        if kind in ("sent", "failed", "in_doubt") and channel:
+        if kind in ("sent", "failed", "in_doubt", "delivered", "undelivered") and channel:
             out.setdefault(channel, {})[kind] = value
     return out
 
@@ -162,10 +164,10 @@ def status_report(store: CampaignStore, campaign_id: str) -> list[str]:
              f"{progress.batches_done}/{campaign.total_batches} batches, "
              f"{progress.members_processed:,}/{campaign.total_members:,} members, "
              f"{campaign.held_out:,} held out, {issued_count(progress):,} issued"]
-    lines.append(f"{'channel':<12}{'planned':>9}{'sent':>9}{'failed':>9}{'in doubt':>9}")
+    columns = ("planned", "sent", "delivered", "undelivered", "failed", "in_doubt")
+    lines.append(f"{'channel':<12}" + "".join(f"{c.replace('_', ' '):>12}" for c in columns))
     for channel, counts in channel_counts(campaign, progress).items():
-        lines.append(f"{channel:<12}{counts.get('planned', 0):>9,}{counts.get('sent', 0):>9,}"
-                     f"{counts.get('failed', 0):>9,}{counts.get('in_doubt', 0):>9,}")
+        lines.append(f"{channel:<12}" + "".join(f"{counts.get(c, 0):>12,}" for c in columns))
     skipped = {k.split(":", 1)[1]: v for k, v in progress.counts.items()
                if k.startswith("skipped:")}
     if skipped:

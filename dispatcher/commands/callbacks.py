@@ -14,6 +14,7 @@ from aiohttp import web
 from analytics.stream import RedisStreamSink
 from channels.callbacks import add_routes
 from channels.factory import build_callback_receiver
+from dispatcher.receipt_counts import ReceiptCountingSink
 from dispatcher.telemetry import CountingSink
 from infra.cli_support import UsageError
 from infra.redis_client import make_async_redis, make_redis
@@ -31,9 +32,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def build_app(settings: Settings) -> web.Application:
     redis_url = resolve_redis_url(settings)
     # A failed delivery receipt is not a failed send: counted apart.
-    sink = CountingSink(RedisStreamSink(client=make_redis(redis_url),
-                                        stream=settings.events_stream),
-                        rename={"failed": "undelivered"})
+    client = make_redis(redis_url)
+    sink = CountingSink(ReceiptCountingSink(
+        client=client, events=RedisStreamSink(client=client, stream=settings.events_stream)),
+        rename={"failed": "undelivered"})
     app = web.Application()
     receiver = build_callback_receiver(settings, redis=make_async_redis(redis_url), sink=sink)
     add_routes(app, receiver)

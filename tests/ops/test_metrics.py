@@ -11,7 +11,10 @@ import sys
 import urllib.error
 import urllib.request
 
+import redis
+
 from analytics.schema import EVENTS_TABLE
+from dispatcher.campaigns import CampaignStore
 from dispatcher.local_stack import stop_process
 from dispatcher.operations import issued_count
 from infra.clickhouse import ChdbClient
@@ -81,9 +84,14 @@ def test_callback_and_loader_counters_equal_what_reached_clickhouse(
         ch.close()
     callbacks = demo_campaign.after["m_callbacks"]
     assert sum(delivered.values()) > 0
+    client = redis.Redis.from_url(demo_campaign.redis_url)
+    receipts = CampaignStore(client=client).progress(demo_campaign.campaign_id).receipts
+    client.close()
     for channel in ("wechat", "sms", "alipay"):
         assert total(callbacks, MEMBERS_METRIC, event="delivered", channel=channel) == int(
             delivered.get(channel, 0))
+        # campaign status's delivered column counts the same receipts
+        assert receipts.get(f"delivered:{channel}", 0) == int(delivered.get(channel, 0))
     loader = demo_campaign.after["m_loader"]
     assert total(loader, "quanpai_loader_rows_total") == int(rows) > 0
     assert total(loader, "quanpai_loader_stream_length") == 0

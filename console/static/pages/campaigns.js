@@ -20,7 +20,7 @@
     const sum = (key) => Object.values(status.channels || {}).reduce((n, c) => n + (c[key] || 0), 0);
     return { status: status.status, total_members: status.total_members, processed: status.processed,
              counts: { planned: sum("planned"), issued: status.issued, sent: sum("sent"),
-                       failed: sum("failed"), in_doubt: sum("in_doubt"), held_out: status.held_out,
+                       delivered: sum("delivered"), failed: sum("failed"), in_doubt: sum("in_doubt"), held_out: status.held_out,
                        deferred: Object.keys(status.deferred || {}).length } };
   }
 
@@ -270,7 +270,7 @@
           <el-table-column prop="name" :label="t('name')" min-width="120" />
           <el-table-column :label="t('status')" width="120"><template #default="{ row }"><span :data-status="row.status" data-test="campaign-status">{{ statusName(row.status) }}</span></template></el-table-column>
           <el-table-column :label="t('cmp_progress')" min-width="140"><template #default="{ row }"><el-progress :percentage="percent(row)" :aria-label="t('cmp_progress')" /></template></el-table-column>
-          <el-table-column v-for="k in ['planned', 'issued', 'sent', 'failed', 'in_doubt', 'deferred', 'held_out']" :key="k" :label="t('cmp_' + k)" width="80">
+          <el-table-column v-for="k in ['planned', 'issued', 'sent', 'delivered', 'failed', 'in_doubt', 'deferred', 'held_out']" :key="k" :label="t('cmp_' + k)" width="80">
             <template #default="{ row }">{{ count(row, k) }}</template>
           </el-table-column>
           <el-table-column :label="t('actions')" min-width="210" fixed="right">
