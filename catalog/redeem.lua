@@ -87,13 +87,14 @@ redis.call('HSET', prefix .. 'rd:' .. n, 'serial', serial, 'member', member, 'st
   'state', 'ok')
 local campaign = redis.call('HGET', prefix .. 'camps', '#' .. camp) or ''
 if KEYS[2] then
-  -- one row in analytics.events.COLUMNS order; a gift card pays with value sold earlier, so
+  -- one row in analytics.events.COLUMNS order (and its count, 'n', as every emitter writes:
+  -- the loader then need not decode the entry); a gift card pays with value sold earlier, so
   -- its use is recorded as spent, not as a discount
   local reason = ARGV[19]
   if spent > 0 then reason = 'gift_card_spent:' .. spent end
   local discount = tonumber(ARGV[9])
   redis.call('XADD', KEYS[2], '*', 'e', cjson.encode({{ARGV[16] .. n, 'redeemed', ARGV[17],
     campaign, member, ARGV[18], '', ARGV[6], ARGV[7], tonumber(ARGV[8]), discount, discount,
-    reason, tonumber(ARGV[20])}}))
+    reason, tonumber(ARGV[20])}}), 'n', 1)
 end
 return finish({'ok', n, member, spent, extra, campaign})
