@@ -20,8 +20,8 @@
     const sum = (key) => Object.values(status.channels || {}).reduce((n, c) => n + (c[key] || 0), 0);
     return { status: status.status, total_members: status.total_members, processed: status.processed,
              counts: { planned: sum("planned"), issued: status.issued, sent: sum("sent"),
-                       delivered: sum("delivered"), failed: sum("failed"), in_doubt: sum("in_doubt"), held_out: status.held_out,
-                       deferred: Object.keys(status.deferred || {}).length } };
+                       delivered: sum("delivered"), failed: sum("failed"), in_doubt: sum("in_doubt"),
+                       held_out: status.held_out, deferred: Object.keys(status.deferred || {}).length } };
   }
 
   function blank() {
