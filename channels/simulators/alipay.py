@@ -11,6 +11,7 @@ the same value returns the original result (``repeat_trigger_flag="true"`` for c
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import Mapping
@@ -69,9 +70,12 @@ class AlipaySimulator:
         self._done: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         self._stock = config.voucher_stock
         self._seq = 2026110100000000
+        self._notifies: list[dict[str, str]] = []
 
-    def gateway(self, params: Mapping[str, str], app: web.Application) -> tuple[str, str]:
-        """(method for the response key, signed reply body) for one call."""
+    def gateway(self, params: Mapping[str, str],
+                app: web.Application) -> tuple[str, dict[str, Any]]:
+        """(method for the response key, reply payload, unsigned) for one call; a voucher sent
+        leaves its notify in ``take_notifies``. ``sign`` signs both, off the event loop."""
         method = params.get("method", "")
         for name, sub_code in REQUIRED.items():
             if not params.get(name):
@@ -189,27 +193,45 @@ class AlipaySimulator:
         if not self.config.callback_url:
             return
         now = datetime.now(UTC) + timedelta(hours=8)
-        fields = {"notify_id": secrets.token_hex(16), "notify_type": self.config.notify_type,
-                  "notify_time": now.strftime("%Y-%m-%d %H:%M:%S"), "charset": "utf-8",
-                  "version": "1.0", "app_id": next(iter(self.config.apps)), **biz}
-        fields["sign"] = rsa2_sign(self.config.alipay_private_key, sign_content(fields))
-        fields["sign_type"] = "RSA2"
-        body = urlencode(fields).encode()
+        self._notifies.append({
+            "notify_id": secrets.token_hex(16), "notify_type": self.config.notify_type,
+            "notify_time": now.strftime("%Y-%m-%d %H:%M:%S"), "charset": "utf-8",
+            "version": "1.0", "app_id": next(iter(self.config.apps)), **biz})
+
+    def take_notifies(self) -> list[dict[str, str]]:
+        """The notifies of the last ``gateway`` call (taken before the handler awaits)."""
+        notifies, self._notifies = self._notifies, []
+        return notifies
+
+    def sign(self, method: str, payload: dict[str, Any],
+             notifies: list[dict[str, str]]) -> tuple[str, list[bytes]]:
+        """(signed reply body, signed notify bodies): pure, so it runs on a thread. RSA is most
+        of the gateway's CPU and OpenSSL signs without the GIL, so replies and notifies are
+        signed on up to two cores while the loop reads the next requests."""
+        key = self.config.alipay_private_key
+        if method not in (VOUCHER, CASH):  # no method to answer under
+            raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+            body = f'{{"error_response":{raw},"sign":"{rsa2_sign(key, raw)}"}}'
+        else:
+            body = signed_response(method, payload, key)
+        signed = []
+        for fields in notifies:
+            fields = {**fields, "sign": rsa2_sign(key, sign_content(fields)), "sign_type": "RSA2"}
+            signed.append(urlencode(fields).encode())
+        return body, signed
+
+    def push_notifies(self, bodies: list[bytes], app: web.Application) -> None:
         content_type = "application/x-www-form-urlencoded; charset=utf-8"
-        self._sender.push(Callback(self.config.callback_url, body, content_type))
-        if app[RANDOM].random() < faults_of(app).duplicate_callback_share:
+        for body in bodies:
             self._sender.push(Callback(self.config.callback_url, body, content_type))
+            if app[RANDOM].random() < faults_of(app).duplicate_callback_share:
+                self._sender.push(Callback(self.config.callback_url, body, content_type))
 
     def _reply(self, method: str, payload: dict[str, Any],
-               app: web.Application) -> tuple[str, str]:
+               app: web.Application) -> tuple[str, dict[str, Any]]:
         if payload.get("code") != "10000":
             app[STATS].error(payload.get("sub_code") or payload.get("code", "?"))
-        key_method = method if method in (VOUCHER, CASH) else "error"
-        if key_method == "error":
-            raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-            sign = rsa2_sign(self.config.alipay_private_key, raw)
-            return method, f'{{"error_response":{raw},"sign":"{sign}"}}'
-        return method, signed_response(method, payload, self.config.alipay_private_key)
+        return (method if method in (VOUCHER, CASH) else ""), payload
 
 
 def _error(code: str, msg: str, sub_code: str, sub_msg: str = "") -> dict[str, Any]:
@@ -223,7 +245,10 @@ async def gateway_handler(request: web.Request) -> web.Response:
     params: dict[str, str] = dict(request.query)
     if request.method == "POST":
         params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
-    _, body = request.app[SIMULATOR].gateway(params, request.app)
+    sim = request.app[SIMULATOR]
+    method, payload = sim.gateway(params, request.app)
+    body, notifies = await asyncio.to_thread(sim.sign, method, payload, sim.take_notifies())
+    sim.push_notifies(notifies, request.app)
     return web.Response(text=body, content_type="application/json", charset="utf-8")
 
 
