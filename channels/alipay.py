@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,11 +102,13 @@ class _AlipayBase:
 
     def __init__(self, *, config: AlipayConfig, keys: AlipayKeys,
                  session: aiohttp.ClientSession, rate: RateLimiter | None = None,
-                 receipts: ReceiptIndex | None = None, poster: Poster | None = None) -> None:
+                 receipts: ReceiptIndex | None = None, poster: Poster | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self._clock = clock
         self._receipts = receipts
         self._poster = poster or SessionPoster(session, timeout_s=config.timeout_s)
-        self._stamp_second, self._stamp, self._stamp_q = 0, "", ""
+        self._stamp: tuple[int, str, str] = (0, "", "")  # second, text, percent-encoded
         self._fixed = {"app_id": config.app_id, "method": self.method, "format": "JSON",
                        "charset": "utf-8", "sign_type": "RSA2", "version": "1.0"}
         if config.notify_url:
@@ -135,14 +137,16 @@ class _AlipayBase:
     def biz(self, message: Message) -> dict[str, Any]:
         return dict(self.fields(message))
 
-    def _timestamp(self) -> str:
-        # Beijing time to the second, formatted once per second rather than per request.
-        now = int(time.time())
-        if now != self._stamp_second:
-            moment = datetime.fromtimestamp(now, UTC) + BEIJING
-            self._stamp_second, self._stamp = now, moment.strftime("%Y-%m-%d %H:%M:%S")
-            self._stamp_q = percent_encode(self._stamp)
-        return self._stamp
+    def _timestamp(self) -> tuple[str, str]:
+        """Beijing time to the second and the same percent-encoded, formatted once per second
+        rather than per request; one tuple, so batches signed on two threads at once each
+        read a matching pair."""
+        now = int(self._clock())
+        stamp = self._stamp
+        if now != stamp[0]:
+            text = (datetime.fromtimestamp(now, UTC) + BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+            stamp = self._stamp = (now, text, percent_encode(text))
+        return stamp[1], stamp[2]
 
     def request(self, biz: dict[str, Any]) -> tuple[str, bytes]:
         """(URL with the signed common parameters, form body carrying ``biz_content``)."""
@@ -157,13 +161,13 @@ class _AlipayBase:
         """``timestamp=…&sign=…``, the per-request end of the query string, for each
         ``biz_content``. All are signed in one tight loop: RSA keeps the CPU caches to itself
         rather than evicting the Python around it once per message."""
-        stamp = self._timestamp()
+        stamp, stamp_q = self._timestamp()
         # The sorted ``k=v`` string with the constant parameters laid out once (the same
         # text ``sign_content`` produces, tested so).
         head, tail = self._sign_head, f"{self._sign_mid}{stamp}{self._sign_tail}"
         signatures = rsa2_sign_many(self._keys.app_private,
                                     [(head + text + tail).encode() for text in biz_contents])
-        start = b"timestamp=" + self._stamp_q.encode() + b"&sign="
+        start = b"timestamp=" + stamp_q.encode() + b"&sign="
         # base64 needs only these three escapes; the fixed parameters were encoded once.
         return [start + s.replace(b"+", b"%2B").replace(b"/", b"%2F").replace(b"=", b"%3D")
                 for s in signatures]

@@ -4,10 +4,12 @@ official Python SDK (alipay-sdk-python, a test-only dependency)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from functools import cache
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -274,4 +276,41 @@ def test_lean_client_frames_the_same_signed_requests_as_the_general_one() -> Non
             assert stats["counts"]["vouchers_sent"] == 4
             assert stats["counts"]["repeats"] == 4
             lean.close()
+    run(scenario)
+
+
+class _NextSecondKey:
+    """The app key, but the clock moves to the next second while a batch is being signed and
+    another batch starts (as two batches do when signed on two threads at once)."""
+
+    def __init__(self, inner: rsa.RSAPrivateKey, on_sign: Callable[[], None]) -> None:
+        self._inner, self._on_sign = inner, on_sign
+
+    def sign(self, data: bytes, pad: Any, algorithm: Any) -> bytes:
+        self._on_sign()
+        return self._inner.sign(data, pad, algorithm)
+
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self._inner.public_key()
+
+
+def test_a_batch_keeps_the_timestamp_it_was_signed_with() -> None:
+    async def scenario() -> None:
+        async with gateway() as (url, session):
+            now = [time.time()]
+            channel: AlipayVoucherChannel
+
+            def next_second() -> None:
+                now[0] += 1
+                channel._timestamp()  # another batch takes the new second's stamp
+
+            k = keys()
+            slow = AlipayKeys(app_private=cast(rsa.RSAPrivateKey,
+                                               _NextSecondKey(k.app_private, next_second)),
+                              alipay_public=k.alipay_public)
+            channel = AlipayVoucherChannel(config=config(url), keys=slow, session=session,
+                                           clock=lambda: now[0])
+            results = await channel.send([msg(i) for i in range(3)])
+            assert [r.status for r in results] == ["sent"] * 3, results
+
     run(scenario)
