@@ -17,7 +17,7 @@ from channels.receipts import ReceiptIndex
 from channels.simulators import sms as sms_sim
 from channels.simulators.common import Faults
 from channels.sms import AliyunSmsChannel
-from dispatcher.campaigns import CampaignStore
+from dispatcher.campaigns import CampaignStore, receipts_key
 from dispatcher.receipt_counts import ReceiptCountingSink
 from tests.channels import test_alipay, test_sms
 from tests.channels.support import run, serving, sim_stats, wait_for
@@ -51,8 +51,7 @@ def test_receipts_are_counted_with_their_events(redis_client: redis.Redis) -> No
 def test_a_receipt_pushed_twice_is_counted_once(redis_client: redis.Redis,
                                                redis_url: str) -> None:
     redis_client.delete(STREAM)
-    # the campaign of test_sms.msg
-    redis_client.delete("{cmp:camp1}:receipts")
+    redis_client.delete(receipts_key("camp1"))  # the campaign of test_sms.msg
 
     async def scenario() -> None:
         client = redis.asyncio.Redis.from_url(redis_url)
