@@ -70,6 +70,32 @@ class Event(_EventFields):
 
 
 COLUMNS: tuple[str, ...] = Event._fields
+
+
+class CampaignEventMaker(Protocol):
+    def __call__(self, kind: str, member_id: str, code: str = "", channel: str = "",
+                 reason: str = "") -> Event: ...
+
+
+def campaign_event_maker(*, merchant_id: str, campaign_id: str,
+                         ts: datetime) -> CampaignEventMaker:
+    """Events about members of one campaign at one time, id ``<kind>:<campaign>:<member>``.
+
+    The same events ``Event(...)`` makes, under the same checks, without its keyword
+    arguments: a campaign worker makes two a coupon, and building each through ``Event(...)``
+    and a keyword helper cost about 3.8 µs against 1.4 µs here."""
+    if ts.tzinfo is None:
+        raise ValueError("event ts must be timezone-aware")
+
+    def make(kind: str, member_id: str, code: str = "", channel: str = "",
+             reason: str = "") -> Event:
+        if kind not in EVENT_TYPES:
+            raise ValueError(f"unknown event_type {kind!r}")
+        return _tuple_new(Event, (f"{kind}:{campaign_id}:{member_id}", kind, merchant_id,
+                                  campaign_id, member_id, code, channel, "", "", 0, 0, 0,
+                                  reason, ts))
+
+    return make
 _encode = msgspec.json.Encoder().encode
 
 

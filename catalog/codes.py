@@ -83,14 +83,18 @@ def make_codes(
     HMAC state is set up once and copied per code (issuance makes a code per new coupon, so
     the per-code key setup and the cache that serves wallets were a fifth of its CPU)."""
     keyed = hmac.new(_key(secret, merchant_id), digestmod="sha256")  # OpenSSL's HMAC object
-    out = []
+    raw = []
     for serial in serials:
         _check(template_number, serial)
         payload = (template_number << SERIAL_BITS | serial).to_bytes(6, "big")
         mac = keyed.copy()
         mac.update(payload)
-        out.append(_spell_bytes(payload + mac.digest()[:4]))
-    return out
+        raw.append(payload + mac.digest()[:4])
+    # 10 bytes spell exactly 16 characters, so the codes spelled together are the codes spelled
+    # one by one, end to end: one encoder call for the batch instead of one a code (0.75 µs a
+    # code against 1.2)
+    spelled = _spell_bytes(b"".join(raw))
+    return [spelled[i:i + CODE_LENGTH] for i in range(0, len(spelled), CODE_LENGTH)]
 
 
 def normalize(text: str) -> str:

@@ -14,23 +14,24 @@ import hmac
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
-# ASCII fast path: one C-level ``str.translate`` instead of a Python loop over the bytes
-# (a 1,000-number PhoneNumbers value is 12 KB and is encoded twice per request). A list
-# table is about three times faster to look up than a dict one.
-_ASCII_TABLE = [chr(c) if c in _UNRESERVED else f"%{c:02X}" for c in range(128)]
+# One C-level ``str.translate`` instead of a Python loop over the bytes (a 1,000-number
+# PhoneNumbers value is 12 KB, a SendBatchSms of 100 members' Chinese names 20 KB once encoded).
+# A list table is about three times faster to look up than a dict one. Text beyond ASCII is
+# encoded as UTF-8 first and each byte read as the character of the same number (latin-1), so
+# the same table of 256 entries spells its bytes as ``%XX``, as ``quote`` does.
+_BYTE_TABLE = [chr(c) if c in _UNRESERVED else f"%{c:02X}" for c in range(256)]
 
 
 def percent_encode(value: str) -> str:
     """RFC 3986 encoding as the Aliyun SDKs produce it (only ``A-Za-z0-9-_.~`` unescaped)."""
-    if value.isascii():
-        return value.translate(_ASCII_TABLE)
-    return quote(value, safe="~")
+    if not value.isascii():
+        value = value.encode("utf-8").decode("latin-1")
+    return value.translate(_BYTE_TABLE)
 
 
 def canonical_query(params: Mapping[str, str]) -> str:

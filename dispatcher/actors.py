@@ -28,7 +28,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
-from analytics.events import Event
+from analytics.events import CampaignEventMaker, Event, campaign_event_maker
 from analytics.stream import RedisStreamSink
 from catalog.errors import InvalidInput, NotFound
 from catalog.issuance import IssuedCoupon, issue_batch
@@ -44,9 +44,9 @@ from dispatcher.killpoints import KillPoints
 from dispatcher.lease import BatchLease
 from dispatcher.ledger import BatchLedger, Resolver, resolve_open_calls
 from dispatcher.telemetry import count_issued
-from dispatcher.variables import message_variables
+from dispatcher.variables import variables_filler
 
-__all__ = ["BatchProcessor", "Deferral", "WorkerDeps", "message_variables", "register_actors"]
+__all__ = ["BatchProcessor", "Deferral", "WorkerDeps", "register_actors"]
 
 PERMANENT = (CampaignError, NotFound, InvalidInput, ChannelConfigError)
 MAX_RETRIES = 10
@@ -142,15 +142,15 @@ class BatchProcessor:
                 template_id=campaign.template_id, member_ids=ids[start : start + ISSUE_CHUNK],
                 now=now, secret=deps.secret, tz=deps.timezone,
             )
-        deps.events.emit([self._issue_event(campaign, coupon, now) for coupon in issued])
+        make_event = self._event_maker(campaign, now)
+        deps.events.emit([self._issue_event(make_event, coupon) for coupon in issued])
         count_issued(issued)
         deps.kill.reached("after_issue")
 
         codes: dict[str, str] = {c.member_id: c.code for c in issued if c.code}
 
         def event(kind: str, member_id: str, channel: str, reason: str) -> Event:
-            return self._event(kind, campaign, member_id, now, code=codes.get(member_id, ""),
-                               channel=channel, reason=reason)
+            return make_event(kind, member_id, codes.get(member_id, ""), channel, reason)
 
         ledger = BatchLedger(
             client=deps.redis, events=deps.events, campaign_id=campaign_id, batch_no=batch_no,
@@ -176,13 +176,17 @@ class BatchProcessor:
                                      subscribed=bool(openid), alipay_user_id=alipay,
                                      phone=phone, sms_consent=bool(phone)))
 
+        fillers: dict[str, Callable[[str, str], dict[str, str]]] = {}
+
         def make(member: Member, channel: str, where: str) -> Message:
             code = codes[member.member_id]
+            fill = fillers.get(channel)
+            if fill is None:
+                fill = fillers[channel] = variables_filler(campaign, channel=channel)
             return Message(
                 member_id=member.member_id, address=where, coupon_code=code,
                 idempotency_key=f"{campaign_id}:{member.member_id}", campaign_id=campaign_id,
-                variables=message_variables(campaign, channel=channel,
-                                            name=names[member.member_id], code=code),
+                variables=fill(names[member.member_id], code),
             )
 
         to_send = self._resolve(ledger, candidates, make, outcomes, outcome_events, event)
@@ -330,10 +334,10 @@ class BatchProcessor:
         deps = self._deps
         campaign = deps.campaigns.get(campaign_id)
         rows = [[str(v) for v in row] for row in members]
-        now = deps.clock()
+        make_event = self._event_maker(campaign, deps.clock())
 
         def event(kind: str, member_id: str, channel: str, why: str) -> Event:
-            return self._event(kind, campaign, member_id, now, channel=channel, reason=why)
+            return make_event(kind, member_id, "", channel, why)
 
         ledger = BatchLedger(client=deps.redis, events=deps.events, campaign_id=campaign_id,
                              batch_no=batch_no, make_event=event)
@@ -356,21 +360,17 @@ class BatchProcessor:
             return None
         return max((r.retry_at - now).total_seconds() for r in retry if r.retry_at is not None)
 
-    def _issue_event(self, campaign: Campaign, coupon: IssuedCoupon, now: datetime) -> Event:
+    @staticmethod
+    def _issue_event(make_event: CampaignEventMaker, coupon: IssuedCoupon) -> Event:
         if coupon.code:  # new, existing, or a duration card extended
             reason = "extended" if coupon.status == "extended" else ""
-            return self._event("issued", campaign, coupon.member_id, now, code=coupon.code,
-                               reason=reason)
-        return self._event("failed", campaign, coupon.member_id, now, reason=coupon.status)
+            return make_event("issued", coupon.member_id, coupon.code, "", reason)
+        return make_event("failed", coupon.member_id, "", "", coupon.status)
 
     @staticmethod
-    def _event(kind: str, campaign: Campaign, member_id: str, now: datetime, *, code: str = "",
-               channel: str = "", reason: str = "") -> Event:
-        return Event(
-            event_id=f"{kind}:{campaign.campaign_id}:{member_id}", event_type=kind,
-            merchant_id=campaign.merchant_id, campaign_id=campaign.campaign_id,
-            member_id=member_id, coupon_code=code, channel=channel, reason=reason, ts=now,
-        )
+    def _event_maker(campaign: Campaign, now: datetime) -> CampaignEventMaker:
+        return campaign_event_maker(merchant_id=campaign.merchant_id,
+                                    campaign_id=campaign.campaign_id, ts=now)
 
 
 def _reason(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ but the member reads their own name).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -50,3 +51,20 @@ def message_variables(campaign: Campaign, *, channel: str, name: str, code: str
     if channel == "alipay_cash":
         variables["value_fen"] = str(extra.get("value_fen", ""))
     return variables
+
+
+def variables_filler(campaign: Campaign, *, channel: str) -> Callable[[str, str], dict[str, str]]:
+    """``message_variables`` of one campaign and channel as ``fill(name, code)``: the values
+    every message shares are worked out once, each message copies them (a worker fills one
+    a member)."""
+    shared = message_variables(campaign, channel=channel, name="", code="")
+    with_code = "code" in shared
+
+    def fill(name: str, code: str) -> dict[str, str]:
+        variables = dict(shared)
+        variables["name"] = name or DEFAULT_NAME
+        if with_code:
+            variables["code"] = code
+        return variables
+
+    return fill

@@ -24,3 +24,4 @@ def test_batch_codes_match_single_codes_and_verify() -> None:
         ref = verify_code(code, secret=SECRET, merchant_id="m1")
         assert ref is not None and (ref.template_number, ref.serial) == (5, serial)
         assert verify_code(code, secret=SECRET, merchant_id="m2") is None
+    assert make_codes(secret=SECRET, merchant_id="m1", template_number=5, serials=[]) == []

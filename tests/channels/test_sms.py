@@ -196,10 +196,18 @@ def test_signature_matches_the_official_sdk() -> None:
 
 
 def test_fast_percent_encoding_matches_rfc3986_quote() -> None:
+    import random
     from urllib.parse import quote
 
+    rng = random.Random(7)
+    # every ASCII character, text beyond ASCII (two-, three- and four-byte UTF-8: the path
+    # that reads UTF-8 bytes as latin-1), and random mixes of both
     samples = ["13800000001,13800000002", "a b*c~d/e+f=g&h%i", "券派 ~*", "".join(
-        chr(c) for c in range(32, 127)), '{"name":"张三"}']
+        chr(c) for c in range(128)), '{"name":"张三"}', "é ß ¥ ÿ \u0080", "🎫 券 x", ""]
+    samples += ["".join(chr(rng.choice([rng.randrange(128), rng.randrange(128, 0x800),
+                                        rng.randrange(0x4E00, 0x9FFF),
+                                        rng.randrange(0x1F300, 0x1F6FF)]))
+                        for _ in range(40)) for _ in range(200)]
     for value in samples:
         assert aliyun_signature.percent_encode(value) == quote(value, safe="~")
 

@@ -13,7 +13,7 @@ import redis
 from dispatcher.definition import parse_definition
 from dispatcher.launch import channel_order, launch_campaign
 from dispatcher.operations import build_launch_deps, parse_prices
-from dispatcher.variables import campaign_variables, message_variables
+from dispatcher.variables import campaign_variables, message_variables, variables_filler
 from dispatcher.worker import start_worker
 from tests.dispatcher.conftest import Simulators, flow_settings
 from tests.dispatcher.test_crash import stats, wait_status
@@ -60,6 +60,13 @@ def test_every_variable_is_filled() -> None:
     assert (wechat["name"], wechat["code"], wechat["link"]) == ("会员", "CODE", "pages/c/1")
     assert message_variables(campaign, channel="alipay_cash", name="x", code="C")[
         "value_fen"] == "850"
+    # the worker's filler (shared values worked out once) gives the same variables
+    for channel in ("sms", "wechat", "wechat_mass", "alipay", "alipay_cash"):
+        fill = variables_filler(campaign, channel=channel)
+        for name, code in (("周芷若", "CODE1"), ("", "CODE2")):
+            assert fill(name, code) == message_variables(campaign, channel=channel, name=name,
+                                                         code=code)
+        assert fill("a", "X") is not fill("a", "X")  # each message its own dict
 
 
 def test_auto_routing_and_alipay_cash_end_to_end(
