@@ -63,8 +63,11 @@ def per_coupon_us(run: FlowRun, *roles: str) -> float:
 
 
 def flow_rows(scenario: str, run: FlowRun, *, per_s_target: float,
-              wall_target: float | None, providers: str) -> list[Result]:
-    """The rows of one measured run: time, rate, completeness and CPU per coupon by role."""
+              wall_target: float | None, providers: str,
+              alipay_per_s: float | None = None) -> list[Result]:
+    """The rows of one measured run: time, rate, completeness and CPU per coupon by role; with
+    ``alipay_per_s`` (the workers' Alipay request rate) also the least wall time that rate
+    allows, since Alipay takes one request a member."""
     if run.issued != run.members:
         raise RuntimeError(f"{scenario}: issued {run.issued} coupons to {run.members} members")
     sent = sum(run.sent.values())
@@ -83,6 +86,10 @@ def flow_rows(scenario: str, run: FlowRun, *, per_s_target: float,
     ]
     rows += [Result(scenario, f"members sent via {channel}", n, "members")
              for channel, n in sorted(run.sent.items())]
+    if alipay_per_s:
+        rows.append(Result(scenario, f"least wall time Alipay's {alipay_per_s:,.0f} requests/s "
+                           "allow (one request a member)", run.sent.get("alipay", 0) /
+                           alipay_per_s, "s"))
     roles = [("workers", "workers (issue + send + events)"),
              ("launcher", "launcher (plan + enqueue)"), ("loader", "loader (events -> chDB)"),
              ("redis-server", "redis-server"), (providers, providers),
@@ -102,15 +109,19 @@ def run(*, size: str) -> list[Result]:
         everyone = bench_members(root, sizes.headline)
         n = f"{sizes.headline:,}"
         full = sizes.headline >= 1_000_000
+        # the rate the workers read (they load settings from this environment and directory)
+        alipay_per_s = float(load_settings().alipay.requests_per_s)
         headline = run_flow(everyone, settings=bench_settings(root, "headline"),
                             providers=SIMULATORS)
         results += flow_rows(f"flow {n} members", headline, per_s_target=MILLION_PER_MINUTE,
-                             wall_target=60.0 if full else None, providers="simulators")
+                             wall_target=60.0 if full else None, providers="simulators",
+                             alipay_per_s=alipay_per_s)
         engine = run_flow(everyone, settings=bench_settings(root, "engine"),
                           providers=STUB_PROVIDERS)
         results += flow_rows(f"flow engine-only {n} members", engine,
                              per_s_target=ENGINE_ONLY_PER_S,
-                             wall_target=30.0 if full else None, providers="stub providers")
+                             wall_target=30.0 if full else None, providers="stub providers",
+                             alipay_per_s=alipay_per_s)
         results += _scaling(root, everyone.head(sizes.scaling))
         results += _naive(root, everyone.head(sizes.naive))
     return results

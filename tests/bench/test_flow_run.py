@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.flow_run import STUB_PROVIDERS, reachable, role_of, run_flow, run_naive
-from bench.scenarios.flow import bench_members, bench_settings
+from bench.flow_run import STUB_PROVIDERS, FlowRun, reachable, role_of, run_flow, run_naive
+from bench.scenarios.flow import bench_members, bench_settings, flow_rows
 
 
 def test_roles_are_read_from_command_lines() -> None:
@@ -40,3 +40,14 @@ def test_engine_and_naive_runs_send_every_reachable_member(tmp_path: Path) -> No
     assert sum(naive.sent.values()) == naive.reachable == reachable(
         members.head(60), ("wechat_mass", "sms", "alipay"))
     assert "simulators" in naive.cpu_s and naive.cpu_s["workers"] > 0
+
+
+def test_flow_rows_state_the_wall_time_alipays_rate_allows() -> None:
+    run = FlowRun(members=10, reachable=9, issued=10, sent={"alipay": 3_000, "sms": 6},
+                  wall_s=4.0, loaded_s=5.0, cpu_s={"workers": 0.001}, aof="yes",
+                  deferred_batches=0)
+    rows = {r.metric: r.value for r in flow_rows("s", run, per_s_target=1.0, wall_target=None,
+                                                 providers="simulators", alipay_per_s=1_000)}
+    assert rows["least wall time Alipay's 1,000 requests/s allow (one request a member)"] == 3.0
+    without = flow_rows("s", run, per_s_target=1.0, wall_target=None, providers="simulators")
+    assert not any("Alipay" in r.metric for r in without)
