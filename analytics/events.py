@@ -96,6 +96,8 @@ def campaign_event_maker(*, merchant_id: str, campaign_id: str,
                                   reason, ts))
 
     return make
+
+
 _encode = msgspec.json.Encoder().encode
 
 
