@@ -64,9 +64,10 @@ def test_create_run_and_stop_watching(redis_url: str, redis_client: redis.Redis,
     assert "draft" in quanpai("list").stdout
 
     # No worker runs: run warns; Ctrl-C while waiting stops the watching only.
+    # -X faulthandler: if Ctrl-C ever leaves it hanging, SIGABRT prints where every thread is
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "dispatcher.cli", "campaign", "run", cid, "--wait"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-X", "faulthandler", "-m", "dispatcher.cli", "campaign", "run", cid,
+         "--wait"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = CampaignStore(client=redis_client)
     deadline = time.monotonic() + 60
     while store.status(cid) != "running":
@@ -74,7 +75,12 @@ def test_create_run_and_stop_watching(redis_url: str, redis_client: redis.Redis,
         time.sleep(0.1)
     time.sleep(1.0)
     watcher.send_signal(signal.SIGINT)
-    out, err = watcher.communicate(timeout=30)
+    try:
+        out, err = watcher.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        watcher.send_signal(signal.SIGABRT)
+        _, stacks = watcher.communicate(timeout=30)
+        raise AssertionError(f"campaign run --wait went on after Ctrl-C:\n{stacks}") from None
     assert "warning: no worker has a live heartbeat" in out
     assert f"goes on. To stop it: quanpai campaign cancel {cid}" in out
     assert "Traceback" not in err
